@@ -1,0 +1,62 @@
+import Foundation
+
+/// A subdirectory of `stacks_dir` that holds a compose file.
+public struct StackDirectory: Sendable, Equatable {
+    /// The file names compose looks for, in the order it prefers them.
+    public static let composeFileNames = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"]
+
+    /// The directory's name, which may not be a valid ``StackName``.
+    public var directoryName: String
+    public var path: String
+    public var composeFile: String
+
+    /// The stack this directory manages, or `nil` when its name is invalid.
+    public var managedStack: ManagedStack? {
+        StackName(directoryName).map { ManagedStack(name: $0, directory: path, composeFile: composeFile) }
+    }
+
+    /// Every stack directory under `stacksDirectory`, sorted by name.
+    ///
+    /// Subdirectories without a compose file are not stacks and are left out.
+    /// - Throws: ``StackError`` when `stacksDirectory` cannot be read.
+    public static func discover(in stacksDirectory: String) throws(StackError) -> [StackDirectory] {
+        let fileManager = FileManager.default
+        let entries: [String]
+        do {
+            entries = try fileManager.contentsOfDirectory(atPath: stacksDirectory)
+        } catch {
+            throw StackError(code: .unknownStack, detail: "cannot read stacks_dir \(stacksDirectory): \(error.localizedDescription)")
+        }
+        return entries.sorted().compactMap { entry in
+            find(named: entry, in: stacksDirectory)
+        }
+    }
+
+    /// The stack directory called `name`, or `nil` when it is missing or has no compose file.
+    public static func find(named name: String, in stacksDirectory: String) -> StackDirectory? {
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return nil }
+        let path = stacksDirectory.hasSuffix("/") ? stacksDirectory + name : stacksDirectory + "/" + name
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return nil }
+        for file in composeFileNames {
+            let candidate = path + "/" + file
+            if FileManager.default.fileExists(atPath: candidate) {
+                return StackDirectory(directoryName: name, path: path, composeFile: candidate)
+            }
+        }
+        return nil
+    }
+}
+
+/// A stack whose name is valid and whose directory is in `stacks_dir`: the only kind docker is asked to operate.
+public struct ManagedStack: Sendable, Equatable {
+    public var name: StackName
+    public var directory: String
+    public var composeFile: String
+
+    public init(name: StackName, directory: String, composeFile: String) {
+        self.name = name
+        self.directory = directory
+        self.composeFile = composeFile
+    }
+}

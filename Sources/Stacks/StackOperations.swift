@@ -1,0 +1,83 @@
+import Logging
+
+/// Performs `up`, `start`, `stop`, `restart` and `down` on managed stacks.
+///
+/// Every operation validates the name before anything else, refuses to take a
+/// protected stack down without `force`, holds the stack's lock, and runs
+/// compose as an argv with a timeout.
+public struct StackOperations: Sendable {
+    public var configuration: StacksConfiguration
+    public var runner: any CommandRunner
+    public var logger: Logger
+
+    public init(configuration: StacksConfiguration, runner: any CommandRunner, logger: Logger = Logger(label: "felhom.stacks")) {
+        self.configuration = configuration
+        self.runner = runner
+        self.logger = logger
+    }
+
+    /// Runs `operation` on the stack called `name`.
+    ///
+    /// Idempotent: stopping a stopped stack or starting a running one succeeds.
+    /// - Parameter force: allows `stop`, `restart` and `down` on a protected stack.
+    public func perform(_ operation: StackOperation, on name: String, force: Bool = false) async throws(StackError) {
+        let stackName = try StackName(validating: name)
+        let stack = try await resolve(stackName)
+        if operation.takesServicesDown, !force, try isProtected(stack) {
+            throw StackError(code: .protected, stack: name, operation: operation)
+        }
+        let lock = StackLock(lockDirectory: configuration.lockDirectory, wait: configuration.lockWait)
+        let command = DockerCommands(settings: configuration.docker).compose(operation, stack)
+        let started = ContinuousClock.now
+        try await lock.withLock(stackName, operation: operation) { () throws(StackError) in
+            let output = try await runner.runMapped(command, stack: name, operation: operation)
+            guard output.succeeded else {
+                throw classifyFailure(output, stack: stack, operation: operation)
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        logger.info("stack operation done", metadata: [
+            "stack": "\(name)", "operation": "\(operation.rawValue)",
+            "duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+        ])
+    }
+
+    private func resolve(_ name: StackName) async throws(StackError) -> ManagedStack {
+        if let directory = StackDirectory.find(named: name.rawValue, in: configuration.stacksDirectory),
+           let stack = directory.managedStack {
+            return stack
+        }
+        // Only on this error path is docker asked, to tell "unmanaged" from "unknown".
+        let inventory = ContainerInventory(commands: DockerCommands(settings: configuration.docker), runner: runner)
+        if let containers = try? await inventory.containers(), containers.contains(where: { $0.project == name.rawValue }) {
+            throw StackError(code: .unmanaged, stack: name.rawValue)
+        }
+        throw StackError(code: .unknownStack, stack: name.rawValue)
+    }
+
+    private func isProtected(_ stack: ManagedStack) throws(StackError) -> Bool {
+        if configuration.protectedStacks.contains(stack.name.rawValue) { return true }
+        // An unreadable file cannot prove the stack unprotected; compose would refuse it anyway.
+        do {
+            return try ComposeFileSummary.load(path: stack.composeFile).hasProtectedService
+        } catch {
+            throw StackError(code: .malformedComposeFile, stack: stack.name.rawValue, composeFile: stack.composeFile, stderr: error.message)
+        }
+    }
+
+    private func classifyFailure(_ output: CommandOutput, stack: ManagedStack, operation: StackOperation) -> StackError {
+        let stderr = output.standardError.trimmedWhitespace
+        let fileName = stack.composeFile.split(separator: "/").last.map(String.init) ?? stack.composeFile
+        let code: StackError.Code
+        if stderr.contains("no container found") {
+            code = .notDeployed
+        } else if stderr.contains(fileName) || stderr.contains("yaml:") || (try? ComposeFileSummary.load(path: stack.composeFile)) == nil {
+            code = .malformedComposeFile
+        } else {
+            code = .commandFailed
+        }
+        let exit = output.exitCode.map { "exit \($0)" } ?? "killed by a signal"
+        return StackError(code: code, stack: stack.name.rawValue, operation: operation,
+                          composeFile: stack.composeFile, stderr: stderr, detail: exit)
+    }
+}

@@ -1,0 +1,159 @@
+import Subprocess
+import Synchronization
+
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs commands as real processes with swift-subprocess, never through a shell.
+///
+/// Each command starts in a session of its own, so at the timeout (or when the
+/// calling task is cancelled) SIGKILL reaches the whole process group:
+/// `docker` and the `docker-compose` plugin it spawns.
+public struct SubprocessCommandRunner: CommandRunner {
+    /// The most output kept per stream; docker's answers are far smaller.
+    public var outputLimit: Int
+
+    public init(outputLimit: Int = 64 << 20) {
+        self.outputLimit = outputLimit
+    }
+
+    private enum Finish: Sendable {
+        case exited(TerminationStatus)
+        case timerFired
+    }
+
+    /// A session of its own for each command, and SIGKILL to the whole group when the caller is cancelled.
+    private static var platformOptions: PlatformOptions {
+        var options = PlatformOptions()
+        options.createSession = true
+        options.teardownSequence = [.send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .seconds(2))]
+        return options
+    }
+
+    public func run(_ command: DockerCommand) async throws(CommandRunError) -> CommandOutput {
+        let stdout = OutputCollector(limit: outputLimit)
+        let stderr = OutputCollector(limit: outputLimit)
+        let process = RunningProcessGroup()
+
+        let options = Self.platformOptions
+        let executable: Executable = command.executable.contains("/")
+            ? .path(FilePath(command.executable)) : .name(command.executable)
+        let workingDirectory = command.workingDirectory.map { FilePath($0) }
+
+        let status: TerminationStatus
+        let timedOut: Bool
+        do {
+            (status, timedOut) = try await withThrowingTaskGroup(of: Finish.self) { group in
+                group.addTask {
+                    let result = try await Subprocess.run(
+                        executable,
+                        arguments: Arguments(command.arguments),
+                        environment: .inherit,
+                        workingDirectory: workingDirectory,
+                        platformOptions: options,
+                        input: .none,
+                        output: .sequence,
+                        error: .sequence
+                    ) { execution in
+                        process.started(execution.processIdentifier.value)
+                        defer { process.finished() }
+                        try await withThrowingTaskGroup(of: Void.self) { streams in
+                            streams.addTask { try await stdout.drain(execution.standardOutput) }
+                            streams.addTask { try await stderr.drain(execution.standardError) }
+                            try await streams.waitForAll()
+                        }
+                    }
+                    return .exited(result.terminationStatus)
+                }
+                group.addTask {
+                    try await Task.sleep(for: command.timeout)
+                    return .timerFired
+                }
+                var timerFired = false
+                while let finish = try await group.next() {
+                    switch finish {
+                    case .exited(let status):
+                        group.cancelAll()
+                        return (status, timerFired)
+                    case .timerFired:
+                        timerFired = true
+                        process.killGroup()
+                    }
+                }
+                throw CancellationError()
+            }
+        } catch let error as SubprocessError {
+            throw .launchFailed("\(command.executable): \(error)")
+        } catch {
+            // Cancellation from outside: swift-subprocess has already torn the group down.
+            throw .launchFailed("\(command.executable): \(error)")
+        }
+
+        if timedOut {
+            throw .timedOut(after: command.timeout, standardError: stderr.text)
+        }
+        let exitCode: Int32? = if case .exited(let code) = status { code } else { nil }
+        return CommandOutput(exitCode: exitCode, standardOutput: stdout.text, standardError: stderr.text)
+    }
+}
+
+/// The process group of one running command, killable until it has been reaped.
+private final class RunningProcessGroup: Sendable {
+    private struct State {
+        var pid: pid_t?
+        var running = false
+    }
+    private let state = Mutex(State())
+
+    func started(_ pid: pid_t) {
+        state.withLock { $0 = State(pid: pid, running: true) }
+    }
+
+    func finished() {
+        state.withLock { $0.running = false }
+    }
+
+    /// Kills the group only while the leader has not been reaped, so a reused pid is never hit.
+    func killGroup() {
+        state.withLock { state in
+            guard state.running, let pid = state.pid else { return }
+            _ = kill(-pid, SIGKILL)
+        }
+    }
+}
+
+/// Collects one output stream as it arrives, so a timeout can still report what was printed.
+private final class OutputCollector: Sendable {
+    private let limit: Int
+    private let bytes = Mutex<[UInt8]>([])
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func drain(_ sequence: SubprocessOutputSequence) async throws {
+        for try await buffer in sequence {
+            buffer.withUnsafeBytes { raw in
+                bytes.withLock { stored in
+                    let room = max(0, limit - stored.count)
+                    stored.append(contentsOf: raw.prefix(room))
+                }
+            }
+        }
+    }
+
+    var text: String {
+        bytes.withLock { String(decoding: $0, as: UTF8.self) }
+    }
+}

@@ -17,6 +17,22 @@ public struct ComposeContainer: Sendable, Equatable {
     public var isProtected: Bool
 
     public var isRunning: Bool { state == "running" }
+
+    public init(
+        id: String, project: String, service: String, workingDirectory: String?, state: String,
+        health: String?, exitCode: Int, startedAt: String?, isOneOff: Bool, isProtected: Bool
+    ) {
+        self.id = id
+        self.project = project
+        self.service = service
+        self.workingDirectory = workingDirectory
+        self.state = state
+        self.health = health
+        self.exitCode = exitCode
+        self.startedAt = startedAt
+        self.isOneOff = isOneOff
+        self.isProtected = isProtected
+    }
 }
 
 /// Reads the state of every compose container in at most two docker calls,

@@ -10,6 +10,12 @@ public struct StackDirectory: Sendable, Equatable {
     public var path: String
     public var composeFile: String
 
+    public init(directoryName: String, path: String, composeFile: String) {
+        self.directoryName = directoryName
+        self.path = path
+        self.composeFile = composeFile
+    }
+
     /// The stack this directory manages, or `nil` when its name is invalid.
     public var managedStack: ManagedStack? {
         StackName(directoryName).map { ManagedStack(name: $0, directory: path, composeFile: composeFile) }

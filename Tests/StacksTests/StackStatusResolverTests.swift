@@ -1,0 +1,93 @@
+import Stacks
+import Testing
+
+@Suite("Stack status rules")
+struct StackStatusResolverTests {
+    func container(_ project: String, _ service: String, _ state: String, id: String = "", exitCode: Int = 0,
+                   health: String? = nil, protected: Bool = false, oneOff: Bool = false) -> ComposeContainer {
+        ComposeContainer(
+            id: id.isEmpty ? "\(project)-\(service)-\(state)" : id, project: project, service: service,
+            workingDirectory: "/elsewhere/\(project)", state: state, health: health, exitCode: exitCode,
+            startedAt: nil, isOneOff: oneOff, isProtected: protected
+        )
+    }
+
+    func entry(_ name: String, services: [String] = ["app"], protected: Bool = false) -> StackStatusResolver.Entry {
+        StackStatusResolver.Entry(
+            directory: StackDirectory(directoryName: name, path: "/stacks/\(name)", composeFile: "/stacks/\(name)/compose.yaml"),
+            summary: .success(ComposeFileSummary(services: services, hasProtectedService: protected))
+        )
+    }
+
+    let resolver = StackStatusResolver(protectedStacks: ["traefik"])
+
+    @Test("every service running is running; some is partial; none is stopped; no containers is not_deployed")
+    func statuses() {
+        let stacks = resolver.resolve(
+            entries: [entry("a", services: ["web", "worker"]), entry("b", services: ["web", "worker"]),
+                      entry("c", services: ["web"]), entry("d")],
+            containers: [
+                container("a", "web", "running"), container("a", "worker", "running"),
+                container("b", "web", "running"), container("b", "worker", "exited", exitCode: 3),
+                container("c", "web", "exited", exitCode: 0),
+            ]
+        )
+        #expect(stacks.map(\.status) == [.running, .partial, .stopped, .notDeployed])
+        let worker = stacks[1].services.first { $0.name == "worker" }
+        #expect(worker == ServiceInfo(name: "worker", state: "exited", health: nil, exitCode: 3, containers: 1))
+        #expect(stacks[1].servicesRunning == 1 && stacks[1].servicesTotal == 2)
+    }
+
+    @Test("a declared service without a container keeps the stack from counting as running")
+    func missingServiceIsPartial() {
+        let stacks = resolver.resolve(entries: [entry("a", services: ["web", "worker"])], containers: [container("a", "web", "running")])
+        #expect(stacks[0].status == .partial)
+        #expect(stacks[0].services.map(\.state) == ["running", ServiceInfo.notCreated])
+    }
+
+    @Test("a restarting container does not count as running")
+    func restartingIsNotRunning() {
+        let stacks = resolver.resolve(entries: [entry("a")], containers: [container("a", "app", "restarting", exitCode: 1)])
+        #expect(stacks[0].status == .stopped)
+    }
+
+    @Test("one-off containers from `compose run` are ignored")
+    func oneOffIgnored() {
+        let stacks = resolver.resolve(entries: [entry("a")], containers: [container("a", "app", "exited", oneOff: true)])
+        #expect(stacks[0].status == .notDeployed)
+    }
+
+    @Test("projects docker knows but stacks_dir lacks are unmanaged, with compose's working directory")
+    func unmanaged() {
+        let stacks = resolver.resolve(entries: [entry("a")], containers: [container("other", "app", "running")])
+        #expect(stacks.map(\.name) == ["a", "other"])
+        #expect(stacks[1].status == .unmanaged)
+        #expect(stacks[1].directory == "/elsewhere/other")
+    }
+
+    @Test("an invalid directory name is listed as invalid even when docker has a project of that name")
+    func invalid() {
+        let stacks = resolver.resolve(entries: [entry("Bad_Name")], containers: [])
+        #expect(stacks[0].status == .invalid)
+        #expect(stacks[0].problem != nil)
+    }
+
+    @Test("protection comes from the config list, the compose file label, or a container label")
+    func protection() {
+        let stacks = resolver.resolve(
+            entries: [entry("traefik"), entry("labelled", protected: true), entry("deployed-label"), entry("plain")],
+            containers: [container("deployed-label", "app", "running", protected: true)]
+        )
+        #expect(stacks.map(\.name) == ["deployed-label", "labelled", "plain", "traefik"])
+        #expect(stacks.map(\.protected) == [true, true, false, true])
+    }
+
+    @Test("the worst health of a service's replicas is reported")
+    func worstHealth() {
+        let stacks = resolver.resolve(entries: [entry("a")], containers: [
+            container("a", "app", "running", id: "1", health: "healthy"),
+            container("a", "app", "running", id: "2", health: "unhealthy"),
+        ])
+        #expect(stacks[0].services == [ServiceInfo(name: "app", state: "running", health: "unhealthy", exitCode: nil, containers: 2)])
+    }
+}

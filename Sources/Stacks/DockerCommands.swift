@@ -12,26 +12,33 @@ public struct DockerCommands: Sendable {
         self.settings = settings
     }
 
-    /// `docker compose --project-name … --project-directory … --file … <operation>`.
-    public func compose(_ operation: StackOperation, _ stack: ManagedStack) -> DockerCommand {
-        let subcommand: [String] = switch operation {
-        case .up: ["up", "--detach"]
-        case .start: ["start"]
-        case .stop: ["stop"]
-        case .restart: ["restart"]
-        case .down: ["down"]
+    /// The compose commands that perform `operation`, run in order:
+    /// `docker compose --project-name … --project-directory … --file … <subcommand>`.
+    ///
+    /// `restart` is `stop` then `start`: compose's own `restart` restarts all
+    /// services at once, so a service with `network_mode: "service:x"` can come
+    /// back before `x` and fail with "cannot join network of a non running container".
+    public func compose(_ operation: StackOperation, _ stack: ManagedStack) -> [DockerCommand] {
+        let subcommands: [[String]] = switch operation {
+        case .up: [["up", "--detach"]]
+        case .start: [["start"]]
+        case .stop: [["stop"]]
+        case .restart: [["stop"], ["start"]]
+        case .down: [["down"]]
         }
-        return DockerCommand(
-            executable: settings.binary,
-            arguments: [
-                "compose",
-                "--project-name", stack.name.rawValue,
-                "--project-directory", stack.directory,
-                "--file", stack.composeFile,
-            ] + subcommand,
-            workingDirectory: stack.directory,
-            timeout: settings.timeout(for: operation)
-        )
+        return subcommands.map { subcommand in
+            DockerCommand(
+                executable: settings.binary,
+                arguments: [
+                    "compose",
+                    "--project-name", stack.name.rawValue,
+                    "--project-directory", stack.directory,
+                    "--file", stack.composeFile,
+                ] + subcommand,
+                workingDirectory: stack.directory,
+                timeout: settings.timeout(for: operation)
+            )
+        }
     }
 
     /// The ids of every compose-managed container, running or not.

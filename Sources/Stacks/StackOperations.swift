@@ -27,12 +27,14 @@ public struct StackOperations: Sendable {
             throw StackError(code: .protected, stack: name, operation: operation)
         }
         let lock = StackLock(lockDirectory: configuration.lockDirectory, wait: configuration.lockWait)
-        let command = DockerCommands(settings: configuration.docker).compose(operation, stack)
+        let commands = DockerCommands(settings: configuration.docker).compose(operation, stack)
         let started = ContinuousClock.now
         try await lock.withLock(stackName, operation: operation) { () throws(StackError) in
-            let output = try await runner.runMapped(command, stack: name, operation: operation)
-            guard output.succeeded else {
-                throw classifyFailure(output, stack: stack, operation: operation)
+            for command in commands {
+                let output = try await runner.runMapped(command, stack: name, operation: operation)
+                guard output.succeeded else {
+                    throw classifyFailure(output, stack: stack, operation: operation)
+                }
             }
         }
         let elapsed = ContinuousClock.now - started
@@ -69,7 +71,7 @@ public struct StackOperations: Sendable {
         let stderr = output.standardError.trimmedWhitespace
         let fileName = stack.composeFile.split(separator: "/").last.map(String.init) ?? stack.composeFile
         let code: StackError.Code
-        if stderr.contains("no container found") {
+        if stderr.contains("no container found") || stderr.contains("has no container to start") {
             code = .notDeployed
         } else if stderr.contains(fileName) || stderr.contains("yaml:") || (try? ComposeFileSummary.load(path: stack.composeFile)) == nil {
             code = .malformedComposeFile

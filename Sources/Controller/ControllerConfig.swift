@@ -118,8 +118,9 @@ struct ConfigError: Error, CustomStringConvertible {
     var message: String
 
     var description: String {
-        if let key { return "config \(path): key `\(key)`: \(message)" }
-        return "config \(path): \(message)"
+        let oneLine = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+        if let key { return "config \(path): key `\(key)`: \(oneLine)" }
+        return "config \(path): \(oneLine)"
     }
 }
 

@@ -50,6 +50,11 @@ public struct FixtureStacks: Sendable {
         return stacks
     }
 
+    /// Copies `fixture` once more under the name `<prefix>-<suffix>`, e.g. for a benchmark's fifty stacks.
+    public func addCopy(of fixture: String, as suffix: String) throws {
+        try FileManager.default.copyItem(atPath: Self.fixturesDirectory + "/" + fixture, toPath: directory(suffix))
+    }
+
     /// Takes down every compose project whose name starts with this copy's prefix, then deletes the directory.
     public func tearDown() async {
         let runner = SubprocessCommandRunner()

@@ -132,6 +132,8 @@ extension CommandRunner {
                 throw StackError(code: .timeout, stack: stack, operation: operation, stderr: standardError, detail: "after \(after)")
             case .launchFailed(let reason):
                 throw StackError(code: .dockerUnavailable, stack: stack, operation: operation, detail: reason)
+            case .cancelled:
+                throw StackError(code: .cancelled, stack: stack, operation: operation)
             }
         }
     }

@@ -49,6 +49,8 @@ public enum CommandRunError: Error, Sendable, Equatable {
     /// The command outlived its timeout; its process group was killed.
     /// Carries what it had printed on stderr until then.
     case timedOut(after: Duration, standardError: String)
+    /// The calling task was cancelled; the process group was killed.
+    case cancelled
 }
 
 /// Runs docker commands. The seam between the stack logic and the docker CLI.

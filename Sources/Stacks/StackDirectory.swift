@@ -31,7 +31,7 @@ public struct StackDirectory: Sendable, Equatable {
         do {
             entries = try fileManager.contentsOfDirectory(atPath: stacksDirectory)
         } catch {
-            throw StackError(code: .unknownStack, detail: "cannot read stacks_dir \(stacksDirectory): \(error.localizedDescription)")
+            throw StackError(code: .localStateUnusable, detail: "cannot read stacks_dir \(stacksDirectory): \(error.localizedDescription)")
         }
         return entries.sorted().compactMap { entry in
             find(named: entry, in: stacksDirectory)

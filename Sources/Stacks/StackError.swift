@@ -17,6 +17,8 @@ public struct StackError: Error, Sendable, Equatable, CustomStringConvertible {
             case malformedComposeFile = "malformed_compose_file"
             case commandFailed = "command_failed"
             case dockerUnavailable = "docker_unavailable"
+            case cancelled
+            case localStateUnusable = "local_state_unusable"
         }
         private let value: Value
 
@@ -40,6 +42,10 @@ public struct StackError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let commandFailed = Code(value: .commandFailed)
         /// The docker binary could not be started at all.
         public static let dockerUnavailable = Code(value: .dockerUnavailable)
+        /// The calling task was cancelled; the docker process group was killed.
+        public static let cancelled = Code(value: .cancelled)
+        /// A local directory the controller needs (`stacks_dir`, the lock directory) cannot be used.
+        public static let localStateUnusable = Code(value: .localStateUnusable)
 
         /// A stable snake_case identifier, used in JSON error bodies.
         public var description: String { value.rawValue }
@@ -97,6 +103,10 @@ public struct StackError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(action) failed: compose cannot read \(file); fix the file\(docker)"
         case .dockerUnavailable:
             return "\(action) failed: the docker CLI could not be run\(extra); check docker.binary in the config"
+        case .cancelled:
+            return "\(action) was cancelled and docker was killed; check the containers with `docker compose ps`"
+        case .localStateUnusable:
+            return "\(action) failed\(extra); check that the directory exists and is writable"
         default:
             return "\(action) failed\(extra)\(docker)"
         }

@@ -41,13 +41,13 @@ public struct StackLock: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: lockDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw StackError(code: .commandFailed, stack: stack.rawValue, operation: operation,
+            throw StackError(code: .localStateUnusable, stack: stack.rawValue, operation: operation,
                              detail: "cannot create the lock directory \(lockDirectory): \(error.localizedDescription)")
         }
         let path = lockDirectory + "/" + stack.rawValue + ".lock"
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw StackError(code: .commandFailed, stack: stack.rawValue, operation: operation,
+            throw StackError(code: .localStateUnusable, stack: stack.rawValue, operation: operation,
                              detail: "cannot open the lock file \(path): \(String(cString: strerror(errno)))")
         }
         let clock = ContinuousClock()

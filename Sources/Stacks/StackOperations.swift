@@ -37,10 +37,9 @@ public struct StackOperations: Sendable {
                 }
             }
         }
-        let elapsed = ContinuousClock.now - started
+        let elapsed = (ContinuousClock.now - started) / .milliseconds(1)
         logger.info("stack operation done", metadata: [
-            "stack": "\(name)", "operation": "\(operation.rawValue)",
-            "duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+            "stack": "\(name)", "operation": "\(operation.rawValue)", "duration_ms": "\(Int(elapsed))",
         ])
     }
 

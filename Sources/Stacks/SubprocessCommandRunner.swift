@@ -96,7 +96,8 @@ public struct SubprocessCommandRunner: CommandRunner {
         } catch let error as SubprocessError {
             throw .launchFailed("\(command.executable): \(error)")
         } catch {
-            // Cancellation from outside: swift-subprocess has already torn the group down.
+            // swift-subprocess has already killed the group with the teardown sequence.
+            if Task.isCancelled || error is CancellationError { throw .cancelled }
             throw .launchFailed("\(command.executable): \(error)")
         }
 

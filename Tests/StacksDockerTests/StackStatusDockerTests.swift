@@ -19,6 +19,7 @@ struct StackStatusDockerTests {
             let catalog = StackCatalog(configuration: fx.configuration(), runner: runner)
             // flaky's migrate service exits on its own; wait for it rather than sleep.
             #expect(await eventually { (try? await catalog.info(fx.name("flaky")).status) == .partial })
+            #expect(await eventually { (try? await catalog.info(fx.name("webapp")).services.first?.health) == "healthy" })
 
             runner.reset()
             let stacks = try await catalog.list()
@@ -38,6 +39,8 @@ struct StackStatusDockerTests {
                 ServiceInfo(name: "migrate", state: "exited", health: nil, exitCode: 3, containers: 1),
             ])
             #expect(flaky.servicesRunning == 1 && flaky.servicesTotal == 2)
+            let webapp = try #require(stacks.first { $0.name == fx.name("webapp") })
+            #expect(webapp.services.map(\.health) == ["healthy", nil], "only web has a healthcheck")
             let stubborn = try #require(stacks.first { $0.name == fx.name("stubborn") })
             #expect(stubborn.services.first?.exitCode == 137, "SIGKILL after the grace period")
             // The invalid directory's name was never passed to docker.

@@ -114,11 +114,17 @@ private final class RunningProcessGroup: Sendable {
     private struct State {
         var pid: pid_t?
         var running = false
+        /// The timeout fired before the process had started; kill it as soon as it does.
+        var killRequested = false
     }
     private let state = Mutex(State())
 
     func started(_ pid: pid_t) {
-        state.withLock { $0 = State(pid: pid, running: true) }
+        state.withLock { state in
+            state.pid = pid
+            state.running = true
+            if state.killRequested { _ = kill(-pid, SIGKILL) }
+        }
     }
 
     func finished() {
@@ -128,8 +134,11 @@ private final class RunningProcessGroup: Sendable {
     /// Kills the group only while the leader has not been reaped, so a reused pid is never hit.
     func killGroup() {
         state.withLock { state in
-            guard state.running, let pid = state.pid else { return }
-            _ = kill(-pid, SIGKILL)
+            guard let pid = state.pid else {
+                state.killRequested = true
+                return
+            }
+            if state.running { _ = kill(-pid, SIGKILL) }
         }
     }
 }

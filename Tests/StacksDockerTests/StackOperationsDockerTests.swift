@@ -65,6 +65,25 @@ struct StackOperationsDockerTests {
         }
     }
 
+    @Test("the postgres fixture keeps its data in ./data and shuts down cleanly on stop")
+    func postgresCleanShutdown() async throws {
+        try await withFixtureStacks(["pgapp"]) { fx in
+            let name = fx.name("pgapp")
+            let operations = StackOperations(configuration: fx.configuration(), runner: SubprocessCommandRunner())
+            try await operations.perform(.up, on: name)
+            let logs = { () async throws -> String in
+                let output = try await SubprocessCommandRunner().run(DockerCommand(
+                    executable: "docker", arguments: ["logs", "\(name)-db-1"], timeout: .seconds(30)))
+                return output.standardOutput + output.standardError
+            }
+            #expect(await eventually(timeout: .seconds(60)) { (try? await logs())?.contains("ready to accept connections") == true })
+            #expect(FileManager.default.fileExists(atPath: fx.directory("pgapp") + "/data/pg/PG_VERSION"))
+
+            try await operations.perform(.stop, on: name)
+            #expect(try await logs().contains("database system is shut down"))
+        }
+    }
+
     @Test("a stack using network_mode service:… comes up and goes down in order")
     func sharedNetworkNamespace() async throws {
         try await withFixtureStacks(["sidecar"]) { fx in

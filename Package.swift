@@ -40,6 +40,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The agent's wire contract, compiled by both the agent and the controller.
+        .target(
+            name: "AgentAPI",
+            swiftSettings: strictSettings
+        ),
         // Prints figures; never asserts on time. See docs/benchmarks.md.
         .executableTarget(
             name: "StacksBenchmark",
@@ -60,6 +65,11 @@ let package = Package(
             name: "StacksTests",
             dependencies: ["Stacks"],
             resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AgentAPITests",
+            dependencies: ["AgentAPI"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,26 +1,13 @@
 // Status of N deployed stacks: our two-call listing against one
 // `docker compose ps` per stack. Prints figures; asserts nothing.
 //
-//   swift run -c release StacksBenchmark [stacks] [rounds]
+//   swift build --product StacksBenchmark && .build/debug/StacksBenchmark [stacks] [rounds]
 import DockerTestSupport
 import Foundation
 import Stacks
-import Synchronization
-
-/// The real runner, counting invocations.
-final class CountingRunner: CommandRunner {
-    private let real = SubprocessCommandRunner()
-    private let count = Mutex(0)
-    var calls: Int { count.withLock { $0 } }
-    func reset() { count.withLock { $0 = 0 } }
-    func run(_ command: DockerCommand) async throws(CommandRunError) -> CommandOutput {
-        count.withLock { $0 += 1 }
-        return try await real.run(command)
-    }
-}
 
 func milliseconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+    duration / .milliseconds(1)
 }
 
 func median(_ values: [Double]) -> Double {

@@ -11,12 +11,25 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "felhom-controller", targets: ["Controller"]),
+        .executable(name: "felhom-agent", targets: ["Agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // SHA-256 (token digests, manifests, the SPKI pin) and the agent's P-256 key.
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        // The agent's self-signed leaf certificate.
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        // Already under Hummingbird; named so the agent can import their types directly.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // The controller executable: CLI commands and the composition root.
@@ -24,10 +37,33 @@ let package = Package(
             name: "Controller",
             dependencies: [
                 "Stacks",
+                "ConfigFile",
+                "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // Strict reading of YAML config files, shared by both executables.
+        .target(
+            name: "ConfigFile",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings
+        ),
+        // What both executables' command lines share: one-line failures, exit codes, tables, JSON.
+        .target(
+            name: "CommandLineSupport",
+            dependencies: [
+                "ConfigFile",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Crash-safe file writes: temp file, fsync, rename, fsync of the directory.
+        .target(
+            name: "DurableFiles",
             swiftSettings: strictSettings
         ),
         // Compose stacks: discovery, status, and operations through the docker CLI.
@@ -40,9 +76,52 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The agent's wire contract, compiled by both the agent and the controller.
+        // The agent's wire contract and the controller's pinned client, compiled by both sides.
         .target(
             name: "AgentAPI",
+            dependencies: ["CCurl"],
+            swiftSettings: strictSettings
+        ),
+        // libcurl, for leaf pinning with CURLOPT_PINNEDPUBLICKEY.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        // The host agent executable: CLI commands and the composition root.
+        .executableTarget(
+            name: "Agent",
+            dependencies: [
+                "HostAgent",
+                "ConfigFile",
+                "CommandLineSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The host agent: op journal, guests and tokens, the directory backend, the HTTPS API.
+        .target(
+            name: "HostAgent",
+            dependencies: [
+                "AgentAPI",
+                "ConfigFile",
+                "DurableFiles",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: strictSettings
         ),
         // Prints figures; never asserts on time. See docs/benchmarks.md.
@@ -70,6 +149,17 @@ let package = Package(
         .testTarget(
             name: "AgentAPITests",
             dependencies: ["AgentAPI"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "HostAgentTests",
+            dependencies: ["HostAgent", "AgentAPI"],
+            swiftSettings: strictSettings
+        ),
+        // Runs the built felhom-agent over real HTTPS on loopback.
+        .testTarget(
+            name: "AgentIntegrationTests",
+            dependencies: ["AgentAPI", "HostAgent"],
             swiftSettings: strictSettings
         ),
         .testTarget(

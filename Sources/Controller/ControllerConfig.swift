@@ -1,3 +1,4 @@
+import ConfigFile
 import Foundation
 import Stacks
 import Yams
@@ -38,28 +39,12 @@ struct ControllerConfig: Sendable {
     /// Reads and validates the file at `path`.
     /// - Throws: ``ConfigError`` naming the key that is missing or wrong.
     static func load(path: String) throws(ConfigError) -> ControllerConfig {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigError(path: path, key: nil, message: "cannot read the config file: \(error.localizedDescription)")
-        }
-        return try parse(text, path: path)
+        try parse(ConfigFile.read(path: path), path: path)
     }
 
     /// Parses config YAML; `path` only names the file in errors.
     static func parse(_ text: String, path: String) throws(ConfigError) -> ControllerConfig {
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else {
-                throw ConfigError(path: path, key: nil, message: "the file is empty")
-            }
-            root = node
-        } catch let error as ConfigError {
-            throw error
-        } catch {
-            throw ConfigError(path: path, key: nil, message: "not valid YAML: \(error)")
-        }
+        let root = try ConfigFile.root(of: text, path: path)
         let reader = ConfigReader(path: path)
         let top = try reader.mapping(root, key: nil, allowed: ["stacks_dir", "state_dir", "protected", "docker"])
 
@@ -107,75 +92,5 @@ struct ControllerConfig: Sendable {
             stacksDirectory: stacksDirectory, stateDirectory: stateDirectory,
             protectedStacks: protectedStacks, docker: docker, lockWait: lockWait
         )
-    }
-}
-
-/// A config file that cannot be used, with the key at fault.
-struct ConfigError: Error, CustomStringConvertible {
-    var path: String
-    /// The dotted key, e.g. `docker.command_timeout_seconds`, or `nil` for the whole file.
-    var key: String?
-    var message: String
-
-    var description: String {
-        let oneLine = message.split(whereSeparator: \.isNewline).joined(separator: " ")
-        if let key { return "config \(path): key `\(key)`: \(oneLine)" }
-        return "config \(path): \(oneLine)"
-    }
-}
-
-/// Typed reads from a YAML node tree, each failing with the key it was reading.
-private struct ConfigReader {
-    var path: String
-
-    func fail(_ key: String?, _ message: String) -> ConfigError {
-        ConfigError(path: path, key: key, message: message)
-    }
-
-    func mapping(_ node: Node, key: String?, allowed: Set<String>) throws(ConfigError) -> [String: Node] {
-        guard let mapping = node.mapping else {
-            throw fail(key, "must be a mapping of keys to values")
-        }
-        var result: [String: Node] = [:]
-        for (keyNode, value) in mapping {
-            guard let name = keyNode.string else { throw fail(key, "has a key that is not a string") }
-            let dotted = key.map { "\($0).\(name)" } ?? name
-            guard allowed.contains(name) else {
-                throw fail(dotted, "unknown key; expected one of \(allowed.sorted().joined(separator: ", "))")
-            }
-            result[name] = value
-        }
-        return result
-    }
-
-    func string(_ node: Node, key: String) throws(ConfigError) -> String {
-        guard case .scalar(let scalar) = node else { throw fail(key, "must be a string") }
-        return scalar.string
-    }
-
-    func absolutePath(_ node: Node?, key: String, required: Bool) throws(ConfigError) -> String? {
-        guard let node else {
-            if required { throw fail(key, "is required") }
-            return nil
-        }
-        let value = try string(node, key: key)
-        guard value.hasPrefix("/") else { throw fail(key, "must be an absolute path, got \"\(value)\"") }
-        return value.count > 1 && value.hasSuffix("/") ? String(value.dropLast()) : value
-    }
-
-    func stringList(_ node: Node, key: String) throws(ConfigError) -> [String] {
-        guard let sequence = node.sequence else { throw fail(key, "must be a list of names") }
-        var values: [String] = []
-        for (index, item) in sequence.enumerated() {
-            values.append(try string(item, key: "\(key)[\(index)]"))
-        }
-        return values
-    }
-
-    func positiveSeconds(_ node: Node, key: String) throws(ConfigError) -> Duration {
-        guard case .scalar(let scalar) = node, let seconds = Double(scalar.string), seconds.isFinite, seconds > 0 else {
-            throw fail(key, "must be a number of seconds greater than 0")
-        }
-        return .milliseconds(Int64((seconds * 1000).rounded()))
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import Logging
 
@@ -12,12 +13,7 @@ struct FelhomController: AsyncParsableCommand {
     )
 
     static func main() async {
-        let level = ProcessInfo.processInfo.environment["FELHOM_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        CommandLine.bootstrapLogging()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -41,30 +37,7 @@ struct GlobalOptions: ParsableArguments {
         do {
             return try ControllerConfig.load(path: config)
         } catch {
-            throw CommandFailure(message: error.description, exitCode: CommandFailure.configExitCode)
-        }
-    }
-}
-
-/// A failure the CLI reports as one line on stderr and a non-zero exit code.
-struct CommandFailure: Error, CustomStringConvertible {
-    /// EX_CONFIG from sysexits.h: the config file is missing or wrong.
-    static let configExitCode: Int32 = 78
-
-    var message: String
-    var exitCode: Int32 = 1
-
-    var description: String { message }
-}
-
-extension AsyncParsableCommand {
-    /// Runs `body`, reporting a ``CommandFailure`` as `felhom-controller: message` on stderr.
-    func reportingFailures(_ body: () async throws -> Void) async throws {
-        do {
-            try await body()
-        } catch let failure as CommandFailure {
-            FileHandle.standardError.write(Data("felhom-controller: \(failure.message)\n".utf8))
-            throw ExitCode(failure.exitCode)
+            throw CommandFailure(config: error)
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Stacks
 
 /// The stack a compose operation acts on.

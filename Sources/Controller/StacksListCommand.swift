@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import Stacks
 
@@ -34,9 +35,7 @@ struct StacksListCommand: AsyncParsableCommand {
     }
 
     static func json(_ stacks: [StackInfo]) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(stacks), as: UTF8.self)
+        try CommandLineJSON.render(stacks)
     }
 
     static func table(_ stacks: [StackInfo]) -> String {
@@ -46,21 +45,5 @@ struct StacksListCommand: AsyncParsableCommand {
              "\(stack.servicesRunning)/\(stack.servicesTotal)", stack.problem ?? ""]
         }
         return TextTable(header: header, rows: rows).rendered
-    }
-}
-
-/// A plain, left-aligned text table.
-struct TextTable {
-    var header: [String]
-    var rows: [[String]]
-
-    var rendered: String {
-        let all = [header] + rows
-        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-        return all.map { row in
-            row.indices.map { column in
-                column == row.count - 1 ? row[column] : row[column].padding(toLength: widths[column], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }.joined(separator: "\n")
     }
 }

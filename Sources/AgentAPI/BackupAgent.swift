@@ -1,0 +1,17 @@
+/// The host agent as the controller sees it: the seam around the HTTPS calls.
+///
+/// ``AgentClient`` is the real implementation; tests substitute their own.
+public protocol BackupAgent: Sendable {
+    /// `GET /backup/due`.
+    func backupDue() async throws(AgentClientError) -> BackupDue
+    /// `POST /backup`. `created` is false when `idempotencyKey` named a backup already started.
+    func startBackup(
+        idempotencyKey: String, _ request: StartBackupRequest
+    ) async throws(AgentClientError) -> (response: StartBackupResponse, created: Bool)
+    /// `GET /backup/status`, for one backup or, with `nil`, the guest's latest.
+    func backupStatus(backupID: String?) async throws(AgentClientError) -> BackupStatus
+    /// `POST /backup/resumed`: the guest resumed before the backup captured its data.
+    func backupResumed(backupID: String) async throws(AgentClientError) -> BackupStatus
+    /// `GET /backups`.
+    func backups() async throws(AgentClientError) -> [BackupStatus]
+}

@@ -1,0 +1,69 @@
+import ConfigFile
+import Foundation
+
+/// The agent's YAML config file.
+///
+/// ```yaml
+/// listen: 127.0.0.1:8443
+/// state_dir: /var/lib/felhom-agent
+/// repository: /var/lib/felhom-agent/backups
+/// backend: directory
+/// retention: { keep_last: 7 }
+/// ```
+public struct AgentConfiguration: Sendable, Equatable {
+    public static let defaultPath = "/etc/felhom/agent.yaml"
+
+    public var listenHost: String
+    public var listenPort: Int
+    public var stateDirectory: String
+    public var repository: String
+    public var keepLast: Int
+
+    public var databasePath: String { "\(stateDirectory)/agent.sqlite" }
+    public var identity: TLSIdentity { TLSIdentity(directory: "\(stateDirectory)/tls") }
+
+    public init(listenHost: String, listenPort: Int, stateDirectory: String, repository: String, keepLast: Int) {
+        self.listenHost = listenHost
+        self.listenPort = listenPort
+        self.stateDirectory = stateDirectory
+        self.repository = repository
+        self.keepLast = keepLast
+    }
+
+    public static func load(path: String) throws(ConfigError) -> AgentConfiguration {
+        try parse(ConfigFile.read(path: path), path: path)
+    }
+
+    public static func parse(_ text: String, path: String) throws(ConfigError) -> AgentConfiguration {
+        let reader = ConfigReader(path: path)
+        let top = try reader.mapping(
+            ConfigFile.root(of: text, path: path), key: nil,
+            allowed: ["listen", "state_dir", "repository", "backend", "retention"])
+
+        guard let listenNode = top["listen"] else { throw reader.fail("listen", "is required, e.g. 127.0.0.1:8443") }
+        let listen = try reader.string(listenNode, key: "listen")
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+              (0...65535).contains(port), colon > listen.startIndex else {
+            throw reader.fail("listen", "must be HOST:PORT, e.g. 127.0.0.1:8443; got \"\(listen)\"")
+        }
+        let stateDirectory = try reader.absolutePath(top["state_dir"], key: "state_dir", required: true)!
+        let repository = try reader.absolutePath(top["repository"], key: "repository", required: true)!
+
+        if let backend = top["backend"] {
+            let name = try reader.string(backend, key: "backend")
+            guard name == "directory" else {
+                throw reader.fail("backend", "\"\(name)\" is not available; this agent has the `directory` backend (a Proxmox backend comes later)")
+            }
+        }
+        var keepLast = 7
+        if let retention = top["retention"] {
+            let section = try reader.mapping(retention, key: "retention", allowed: ["keep_last"])
+            if let node = section["keep_last"] {
+                keepLast = try reader.integer(node, key: "retention.keep_last", minimum: 1)
+            }
+        }
+        return AgentConfiguration(
+            listenHost: String(listen[..<colon]), listenPort: port, stateDirectory: stateDirectory,
+            repository: repository, keepLast: keepLast)
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+
+/// The running agent: startup recovery, then the HTTPS API and the backup runner under one service group.
+public struct AgentServer: Sendable {
+    public let configuration: AgentConfiguration
+    public let logger: Logger
+
+    public init(configuration: AgentConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs until SIGTERM or SIGINT. Nothing is served before interrupted ops are resolved.
+    public func run() async throws {
+        let identity = configuration.identity
+        guard identity.exists else {
+            throw IdentityError("no TLS key at \(identity.keyPath); run `felhom-agent init --config FILE` first")
+        }
+        let store = try AgentStore(path: configuration.databasePath)
+        let backend = DirectoryBackend(repository: configuration.repository)
+        let report = try StartupRecovery(store: store, backend: backend, logger: logger).run()
+        logger.info("startup recovery done", metadata: [
+            "failed_ops": "\(report.failedOps.count)", "removed_files": "\(report.removedFiles.count)",
+        ])
+
+        let coordinator = BackupCoordinator(store: store, backend: backend, keepLast: configuration.keepLast, logger: logger)
+        let router = Router(context: AgentRequestContext.self)
+        router.add(middleware: ErrorBodyMiddleware())
+        AgentRoutes(store: store, coordinator: coordinator, now: Date.init).register(on: router)
+
+        let tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(identity.certificatePath).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: identity.keyPath, format: .pem)))
+        let logger = self.logger
+        let application = Application(
+            router: router,
+            server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: .init(address: .hostname(configuration.listenHost, port: configuration.listenPort), serverName: nil),
+            onServerRunning: { channel in
+                // Tests and scripts wait for this line; with port 0 it carries the real port.
+                logger.notice("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")", "port": "\(channel.localAddress?.port ?? 0)"])
+            },
+            logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: coordinator), .init(service: application)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,132 @@
+import AgentAPI
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Starts backups, runs them one task each, and records every state change in the journal.
+///
+/// A `Service`: on graceful shutdown the running backups are cancelled, their
+/// partial archives removed and their ops recorded as failed.
+public final class BackupCoordinator: Service, Sendable {
+    let store: AgentStore
+    let backend: any BackupBackend
+    let keepLast: Int
+    let logger: Logger
+    let now: @Sendable () -> Date
+    private let jobs: AsyncStream<BackupJob>
+    private let queue: AsyncStream<BackupJob>.Continuation
+
+    public init(store: AgentStore, backend: any BackupBackend, keepLast: Int, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+        self.store = store
+        self.backend = backend
+        self.keepLast = keepLast
+        self.logger = logger
+        self.now = now
+        (jobs, queue) = AsyncStream.makeStream(of: BackupJob.self)
+    }
+
+    /// Records a backup for `guest` and queues it, unless the key is known or one is in flight.
+    public func start(guest: GuestRecord, idempotencyKey: String, request: StartBackupRequest) throws -> BeginBackupOutcome {
+        let startedAt = now()
+        let outcome = try store.beginBackup(
+            guest: guest.name, idempotencyKey: idempotencyKey, request: request,
+            backupID: BackupID.make(at: startedAt), now: startedAt)
+        if case .created(let entry) = outcome {
+            logger.info("backup started", metadata: [
+                "guest": "\(guest.name)", "backup_id": "\(entry.backupID)", "quiesced": "\(request.quiesced)",
+                "stacks": "\(request.stacks.joined(separator: ","))",
+            ])
+            queue.yield(BackupJob(backupID: entry.backupID, guest: guest.name, dataDirectory: guest.dataDirectory, startedAt: startedAt))
+        }
+        return outcome
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                for await job in self.jobs {
+                    group.addTask { await self.execute(job) }
+                }
+            }
+        }
+    }
+
+    func execute(_ job: BackupJob) async {
+        let metadata: Logger.Metadata = ["guest": "\(job.guest)", "backup_id": "\(job.backupID)"]
+        do {
+            try store.markRunning(job.backupID, now: now())
+            logger.info("backup running", metadata: metadata)
+            let throttle = ProgressThrottle()
+            let artifact = try await backend.createBackup(job) { [store, logger] progress in
+                guard throttle.shouldRecord(progress) else { return }
+                do {
+                    try store.recordProgress(job.backupID, progress)
+                } catch {
+                    logger.warning("recording progress failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                }
+            }
+            try store.completeBackup(job.backupID, artifact: artifact, now: now())
+            logger.info("backup done", metadata: metadata.merging([
+                "size_bytes": "\(artifact.sizeBytes)", "data_bytes": "\(artifact.dataBytes)",
+            ]) { $1 })
+            prune(guest: job.guest)
+        } catch let failure as BackupFailure {
+            let reason = failure.code == .cancelled ? "agent stopped during backup" : failure.message
+            recordFailure(job, reason: reason, metadata: metadata)
+        } catch {
+            try? backend.discardBackup(guest: job.guest, backupID: job.backupID)
+            recordFailure(job, reason: "\(error)", metadata: metadata)
+        }
+    }
+
+    private func recordFailure(_ job: BackupJob, reason: String, metadata: Logger.Metadata) {
+        do {
+            try store.failOp(job.backupID, reason: reason, now: now())
+            logger.info("backup failed", metadata: metadata.merging(["error": "\(reason)"]) { $1 })
+        } catch {
+            // Startup recovery resolves the op if this write never lands.
+            logger.error("recording a failed backup failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        }
+    }
+
+    /// Retention runs only after a success, and the store never marks the newest successful backup.
+    private func prune(guest: String) {
+        do {
+            for entry in try store.pruneBackups(guest: guest, keepLast: keepLast, now: now()) {
+                try backend.discardBackup(guest: guest, backupID: entry.backupID)
+                logger.info("backup pruned", metadata: ["guest": "\(guest)", "backup_id": "\(entry.backupID)"])
+            }
+        } catch {
+            logger.error("pruning old backups failed", metadata: ["guest": "\(guest)", "error": "\(error)"])
+        }
+    }
+}
+
+/// Backup ids sort by time: `b-20261125T020000Z-1a2b3c4d`.
+enum BackupID {
+    static func make(at date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let suffix = hexString((0..<4).map { _ in UInt8.random(in: .min ... .max) })
+        return "b-\(formatter.string(from: date))-\(suffix)"
+    }
+}
+
+/// Progress is written to SQLite at most every quarter second, and always at the start.
+private final class ProgressThrottle: Sendable {
+    private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    func shouldRecord(_ progress: BackupProgress) -> Bool {
+        let now = ContinuousClock.now
+        return last.withLock { last in
+            if let previous = last, previous.duration(to: now) < .milliseconds(250), progress.bytesDone > 0 {
+                return false
+            }
+            last = now
+            return true
+        }
+    }
+}

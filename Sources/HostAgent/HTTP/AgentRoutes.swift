@@ -1,0 +1,81 @@
+import AgentAPI
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// The agent API's handlers. Each acts only on the guest the token names.
+struct AgentRoutes: Sendable {
+    let store: AgentStore
+    let coordinator: BackupCoordinator
+    let now: @Sendable () -> Date
+
+    func register(on router: Router<AgentRequestContext>) {
+        router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
+        let guarded = router.group().add(middleware: BearerAuthMiddleware(store: store))
+        guarded.get("/backup/due") { _, context in try backupDue(context) }
+        guarded.post("/backup") { request, context in try await startBackup(request, context) }
+        guarded.get("/backup/status") { request, context in try backupStatus(request, context) }
+        guarded.post("/backup/resumed") { request, context in try await backupResumed(request, context) }
+        guarded.get("/backups") { _, context in try backups(context) }
+    }
+
+    func backupDue(_ context: AgentRequestContext) throws -> Response {
+        let guest = try context.requireGuest()
+        let due = BackupSchedule.due(guest: guest, lastSuccess: try store.lastSuccessfulBackup(guest: guest.name), now: now())
+        return JSONResponse.make(due)
+    }
+
+    func startBackup(_ request: Request, _ context: AgentRequestContext) async throws -> Response {
+        let guest = try context.requireGuest()
+        guard let key = request.headers[.idempotencyKey], !key.isEmpty, key.count <= 200 else {
+            throw AgentHTTPError.badRequest("POST /backup needs an Idempotency-Key header (1 to 200 characters)")
+        }
+        var request = request
+        let body = try await request.decodeJSON(StartBackupRequest.self)
+        switch try coordinator.start(guest: guest, idempotencyKey: key, request: body) {
+        case .created(let entry):
+            return JSONResponse.make(StartBackupResponse(backupID: entry.backupID, phase: entry.status.phase), status: .accepted)
+        case .existing(let entry):
+            return JSONResponse.make(StartBackupResponse(backupID: entry.backupID, phase: entry.status.phase), status: .ok)
+        case .conflict(let inFlightID):
+            throw AgentHTTPError.conflict("backup \(inFlightID) of guest \(guest.name) is still in flight; wait for it to finish")
+        }
+    }
+
+    func backupStatus(_ request: Request, _ context: AgentRequestContext) throws -> Response {
+        let guest = try context.requireGuest()
+        if let id = request.uri.queryParameters["backup_id"].map(String.init) {
+            guard let entry = try store.backup(id, guest: guest.name) else {
+                throw AgentHTTPError.notFound("no backup \(id) for guest \(guest.name)")
+            }
+            return JSONResponse.make(entry.status)
+        }
+        guard let latest = try store.latestBackup(guest: guest.name) else {
+            throw AgentHTTPError.notFound("guest \(guest.name) has no backups yet")
+        }
+        return JSONResponse.make(latest.status)
+    }
+
+    func backupResumed(_ request: Request, _ context: AgentRequestContext) async throws -> Response {
+        let guest = try context.requireGuest()
+        var request = request
+        let body = try await request.decodeJSON(BackupResumedRequest.self)
+        guard let entry = try store.markResumed(body.backupID, guest: guest.name) else {
+            throw AgentHTTPError.notFound("no backup \(body.backupID) for guest \(guest.name)")
+        }
+        context.logger.info("guest resumed during backup", metadata: [
+            "backup_id": "\(entry.backupID)", "consistency": "\(entry.status.consistency.rawValue)",
+        ])
+        return JSONResponse.make(entry.status)
+    }
+
+    func backups(_ context: AgentRequestContext) throws -> Response {
+        let guest = try context.requireGuest()
+        return JSONResponse.make(BackupList(backups: try store.listedBackups(guest: guest.name).map(\.status)))
+    }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = Self("Idempotency-Key")!
+}

@@ -1,0 +1,164 @@
+import AgentAPI
+import Foundation
+import GRDB
+
+/// What `POST /backup` led to.
+public enum BeginBackupOutcome: Sendable, Equatable {
+    /// A new backup was recorded as `started`; it must now be run.
+    case created(BackupEntry)
+    /// The idempotency key already names this backup; nothing new was started.
+    case existing(BackupEntry)
+    /// Another backup of the guest is in flight.
+    case conflict(inFlightID: String)
+}
+
+extension AgentStore {
+    /// Records a new backup op, unless the key is known or another backup is in flight.
+    /// The checks and the insert are one transaction, so two racing requests cannot both start one.
+    public func beginBackup(
+        guest: String, idempotencyKey: String, request: StartBackupRequest, backupID: String, now: Date
+    ) throws -> BeginBackupOutcome {
+        try database.write { db in
+            if let existing = try BackupRecord.entries(opFilter: Column("idempotency_key") == idempotencyKey)
+                .filter(Column("guest") == guest)
+                .fetchOne(db) {
+                return .existing(existing)
+            }
+            if let running = try OpRecord
+                .filter(Column("guest") == guest && Column("kind") == OpKind.backup.rawValue)
+                .filter([OpState.started.rawValue, OpState.running.rawValue].contains(Column("state")))
+                .fetchOne(db) {
+                return .conflict(inFlightID: running.id)
+            }
+            let op = OpRecord(
+                id: backupID, kind: .backup, guest: guest, idempotencyKey: idempotencyKey, state: .started,
+                error: nil, createdAt: now, updatedAt: now, finishedAt: nil)
+            try op.insert(db)
+            let backup = BackupRecord(
+                id: backupID, guest: guest, quiesced: request.quiesced, stacks: request.stacks,
+                consistency: (request.quiesced ? BackupConsistency.app : .crash).rawValue,
+                bytesDone: 0, bytesTotal: nil, sizeBytes: nil, archivePath: nil, prunedAt: nil)
+            try backup.insert(db)
+            return .created(BackupEntry(backup: backup, op: op))
+        }
+    }
+
+    /// Moves an op to `running`.
+    public func markRunning(_ id: String, now: Date) throws {
+        try setState(id, .running, error: nil, now: now)
+    }
+
+    /// Records how far a running backup has got.
+    public func recordProgress(_ id: String, _ progress: BackupProgress) throws {
+        try database.write { db in
+            try db.execute(
+                sql: "UPDATE backup SET bytes_done = ?, bytes_total = COALESCE(?, bytes_total) WHERE id = ?",
+                arguments: [progress.bytesDone, progress.bytesTotal, id])
+        }
+    }
+
+    /// Records a finished backup and clears a pending request that it satisfies.
+    public func completeBackup(_ id: String, artifact: BackupArtifact, now: Date) throws {
+        try database.write { db in
+            guard let op = try OpRecord.fetchOne(db, key: id) else { return }
+            try db.execute(
+                sql: "UPDATE backup SET bytes_done = ?, bytes_total = ?, size_bytes = ?, archive_path = ? WHERE id = ?",
+                arguments: [artifact.dataBytes, artifact.dataBytes, artifact.sizeBytes, artifact.archivePath, id])
+            try db.execute(
+                sql: "UPDATE guest SET backup_requested_at = NULL WHERE name = ? AND backup_requested_at <= ?",
+                arguments: [op.guest, op.createdAt])
+            try setState(db, id, .succeeded, error: nil, now: now)
+        }
+    }
+
+    /// Moves an op to `failed` with the reason.
+    public func failOp(_ id: String, reason: String, now: Date) throws {
+        try setState(id, .failed, error: reason, now: now)
+    }
+
+    /// Records that the guest resumed before the backup captured its data, so the
+    /// backup is only crash-consistent. Returns `nil` when the guest has no such backup.
+    public func markResumed(_ id: String, guest: String) throws -> BackupEntry? {
+        try database.write { db in
+            guard let entry = try Self.entry(db, id: id, guest: guest) else { return nil }
+            if entry.op.state == .started || entry.op.state == .running {
+                try db.execute(sql: "UPDATE backup SET consistency = ? WHERE id = ?", arguments: [BackupConsistency.crash.rawValue, id])
+            }
+            return try Self.entry(db, id: id, guest: guest)
+        }
+    }
+
+    /// One backup of `guest`; `nil` for an unknown id or another guest's.
+    public func backup(_ id: String, guest: String) throws -> BackupEntry? {
+        try database.read { db in try Self.entry(db, id: id, guest: guest) }
+    }
+
+    /// The guest's most recent backup, in any phase.
+    public func latestBackup(guest: String) throws -> BackupEntry? {
+        try database.read { db in try BackupRecord.entries().filter(Column("guest") == guest).fetchOne(db) }
+    }
+
+    /// Backups that are done or in flight and not pruned, newest first; failed ones live only in the journal.
+    public func listedBackups(guest: String?) throws -> [BackupEntry] {
+        try database.read { db in
+            var request = BackupRecord.entries(opFilter: Column("state") != OpState.failed.rawValue)
+                .filter(Column("pruned_at") == nil)
+            if let guest { request = request.filter(Column("guest") == guest) }
+            return try request.fetchAll(db)
+        }
+    }
+
+    /// When the guest's last successful backup started.
+    public func lastSuccessfulBackup(guest: String) throws -> Date? {
+        try database.read { db in
+            try Date.fetchOne(db, sql: """
+                SELECT op.created_at FROM op JOIN backup ON backup.id = op.id
+                WHERE op.guest = ? AND op.state = ? ORDER BY op.created_at DESC LIMIT 1
+                """, arguments: [guest, OpState.succeeded.rawValue])
+        }
+    }
+
+    /// Marks all but the newest `keepLast` successful, unpruned backups as pruned and returns them.
+    /// The caller deletes their files afterwards; `keepLast` is at least 1, so the last good backup stays.
+    public func pruneBackups(guest: String, keepLast: Int, now: Date) throws -> [BackupEntry] {
+        precondition(keepLast >= 1, "retention must keep at least the last successful backup")
+        return try database.write { db in
+            let surplus = try BackupRecord.entries(opFilter: Column("state") == OpState.succeeded.rawValue)
+                .filter(Column("guest") == guest && Column("pruned_at") == nil)
+                .fetchAll(db)
+                .dropFirst(keepLast)
+            for entry in surplus {
+                try db.execute(sql: "UPDATE backup SET pruned_at = ? WHERE id = ?", arguments: [now, entry.backupID])
+            }
+            return Array(surplus)
+        }
+    }
+
+    private static func entry(_ db: Database, id: String, guest: String) throws -> BackupEntry? {
+        try BackupRecord.entries().filter(Column("id") == id && Column("guest") == guest).fetchOne(db)
+    }
+}
+
+extension BackupEntry {
+    /// The wire form of this backup.
+    public var status: BackupStatus {
+        let phase: BackupPhase = switch op.state {
+        case .started: .queued
+        case .running: .running
+        case .succeeded: .done
+        case .failed: .failed
+        }
+        return BackupStatus(
+            backupID: op.id, phase: phase,
+            consistency: BackupConsistency(rawValue: backup.consistency) ?? .crash,
+            startedAt: op.createdAt, finishedAt: op.finishedAt, bytesDone: backup.bytesDone,
+            bytesTotal: backup.bytesTotal, error: op.error)
+    }
+}
+
+extension AgentStore {
+    /// One backup of any guest, for the operator's CLI.
+    public func backup(_ id: String) throws -> BackupEntry? {
+        try database.read { db in try BackupRecord.entries().filter(Column("id") == id).fetchOne(db) }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import GRDB
+
+/// The agent's durable state in SQLite: guests, the op journal, and backup records.
+///
+/// WAL with `synchronous=FULL`: a transaction that returned is on disk, so a
+/// state change the agent has acted on survives a crash or a power cut.
+public final class AgentStore: Sendable {
+    let database: DatabasePool
+
+    /// Opens (or creates) the database at `path` and applies pending migrations.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        configuration.busyMode = .timeout(10)
+        database = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    /// Append-only: never edit a step that has shipped; add the next one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: guests, ops, backups") { db in
+            try db.create(table: "guest") { table in
+                table.primaryKey("name", .text)
+                table.column("data_dir", .text).notNull()
+                table.column("interval_seconds", .integer).notNull()
+                table.column("token_sha256", .text).notNull().unique()
+                table.column("backup_requested_at", .datetime)
+                table.column("created_at", .datetime).notNull()
+            }
+            try db.create(table: "op") { table in
+                table.primaryKey("id", .text)
+                table.column("kind", .text).notNull()
+                table.column("guest", .text).notNull().references("guest", onDelete: .restrict)
+                table.column("idempotency_key", .text)
+                table.column("state", .text).notNull()
+                table.column("error", .text)
+                table.column("created_at", .datetime).notNull()
+                table.column("updated_at", .datetime).notNull()
+                table.column("finished_at", .datetime)
+                table.uniqueKey(["guest", "kind", "idempotency_key"])
+            }
+            try db.create(index: "op_in_flight", on: "op", columns: ["state"])
+            try db.create(table: "backup") { table in
+                table.primaryKey("id", .text).references("op", onDelete: .restrict)
+                table.column("guest", .text).notNull()
+                table.column("quiesced", .boolean).notNull()
+                table.column("stacks", .text).notNull()
+                table.column("consistency", .text).notNull()
+                table.column("bytes_done", .integer).notNull()
+                table.column("bytes_total", .integer)
+                table.column("size_bytes", .integer)
+                table.column("archive_path", .text)
+                table.column("pruned_at", .datetime)
+            }
+            try db.create(index: "backup_by_guest", on: "backup", columns: ["guest"])
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import GRDB
+
+/// A guest: a name, the directory its backups capture, its schedule, and its token's digest.
+public struct GuestRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "guest"
+
+    public var name: String
+    public var dataDirectory: String
+    public var intervalSeconds: Int
+    /// SHA-256 of the bearer token, hex; the token itself is never stored.
+    public var tokenSHA256: String
+    /// Set by `felhom-agent backup request`; cleared by the next successful backup.
+    public var backupRequestedAt: Date?
+    public var createdAt: Date
+
+    public init(name: String, dataDirectory: String, intervalSeconds: Int, tokenSHA256: String, backupRequestedAt: Date?, createdAt: Date) {
+        self.name = name
+        self.dataDirectory = dataDirectory
+        self.intervalSeconds = intervalSeconds
+        self.tokenSHA256 = tokenSHA256
+        self.backupRequestedAt = backupRequestedAt
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case dataDirectory = "data_dir"
+        case intervalSeconds = "interval_seconds"
+        case tokenSHA256 = "token_sha256"
+        case backupRequestedAt = "backup_requested_at"
+        case createdAt = "created_at"
+    }
+}
+
+/// Where an op is in its life. Only `succeeded` and `failed` are final.
+public enum OpState: String, Codable, Sendable, CaseIterable {
+    case started, running, succeeded, failed
+
+    public var isFinal: Bool { self == .succeeded || self == .failed }
+}
+
+/// What an op does.
+public enum OpKind: String, Codable, Sendable {
+    case backup
+}
+
+/// One entry of the op journal.
+public struct OpRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "op"
+
+    public var id: String
+    public var kind: OpKind
+    public var guest: String
+    /// Kept forever: the same key from the same guest always names this op.
+    public var idempotencyKey: String?
+    public var state: OpState
+    public var error: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var finishedAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, guest, state, error
+        case idempotencyKey = "idempotency_key"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case finishedAt = "finished_at"
+    }
+}
+
+/// The backup-specific half of a backup op; its id is the op's id.
+struct BackupRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "backup"
+
+    var id: String
+    var guest: String
+    var quiesced: Bool
+    var stacks: [String]
+    var consistency: String
+    var bytesDone: Int64
+    var bytesTotal: Int64?
+    var sizeBytes: Int64?
+    var archivePath: String?
+    var prunedAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case id, guest, quiesced, stacks, consistency
+        case bytesDone = "bytes_done"
+        case bytesTotal = "bytes_total"
+        case sizeBytes = "size_bytes"
+        case archivePath = "archive_path"
+        case prunedAt = "pruned_at"
+    }
+}
+
+/// A backup as the agent reports it: the op and its backup record together.
+public struct BackupEntry: Decodable, Sendable, Equatable, FetchableRecord {
+    var backup: BackupRecord
+    public var op: OpRecord
+
+    public var backupID: String { op.id }
+    public var guest: String { op.guest }
+    public var sizeBytes: Int64? { backup.sizeBytes }
+    public var archivePath: String? { backup.archivePath }
+}
+
+extension BackupRecord {
+    static let op = belongsTo(OpRecord.self)
+
+    /// Backups with their ops, newest first.
+    /// `opFilter` narrows by the op's columns: its state, its idempotency key.
+    static func entries(opFilter: SQLExpression? = nil) -> QueryInterfaceRequest<BackupEntry> {
+        var association = op.order(Column("created_at").desc)
+        if let opFilter { association = association.filter(opFilter) }
+        return BackupRecord.including(required: association).asRequest(of: BackupEntry.self)
+    }
+}

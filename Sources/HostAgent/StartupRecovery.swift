@@ -1,0 +1,43 @@
+import Foundation
+import Logging
+
+/// Resolves every op a crash left in flight, before the agent serves a request.
+public struct StartupRecovery: Sendable {
+    let store: AgentStore
+    let backend: any BackupBackend
+    let logger: Logger
+    let now: @Sendable () -> Date
+
+    public init(store: AgentStore, backend: any BackupBackend, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+        self.store = store
+        self.backend = backend
+        self.logger = logger
+        self.now = now
+    }
+
+    /// What the sweep did.
+    public struct Report: Sendable, Equatable {
+        public var failedOps: [String] = []
+        public var removedFiles: [String] = []
+    }
+
+    /// An interrupted directory backup cannot be resumed: its archive is partial.
+    /// It becomes `failed`, and all of its files go.
+    public func run() throws -> Report {
+        var report = Report()
+        for op in try store.inFlightOps() {
+            switch op.kind {
+            case .backup:
+                try backend.discardBackup(guest: op.guest, backupID: op.id)
+                try store.failOp(op.id, reason: "agent restarted during backup", now: now())
+            }
+            report.failedOps.append(op.id)
+            logger.info("interrupted op failed at startup", metadata: ["op_id": "\(op.id)", "kind": "\(op.kind.rawValue)", "guest": "\(op.guest)"])
+        }
+        report.removedFiles = try backend.removeLeftovers()
+        for path in report.removedFiles {
+            logger.info("leftover partial file removed", metadata: ["path": "\(path)"])
+        }
+        return report
+    }
+}

@@ -127,17 +127,17 @@ let package = Package(
         // Prints figures; never asserts on time. See docs/benchmarks.md.
         .executableTarget(
             name: "StacksBenchmark",
-            dependencies: ["Stacks", "DockerTestSupport"],
+            dependencies: ["Stacks", "TestSupport"],
             path: "Benchmarks/StacksBenchmark",
             swiftSettings: strictSettings
         ),
-        // Shared by the docker-backed tests and the benchmarks: fixture
-        // stacks in throwaway directories, and the CI rule that a missing
-        // engine is a failure.
+        // Shared by the tests and the benchmarks: fixture stacks in throwaway
+        // directories, the CI rule that a missing engine is a failure, and a
+        // real felhom-agent process to talk to.
         .target(
-            name: "DockerTestSupport",
-            dependencies: ["Stacks"],
-            path: "Tests/DockerTestSupport",
+            name: "TestSupport",
+            dependencies: ["Stacks", "AgentAPI"],
+            path: "Tests/TestSupport",
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -153,23 +153,28 @@ let package = Package(
         ),
         .testTarget(
             name: "HostAgentTests",
-            dependencies: ["HostAgent", "AgentAPI"],
+            dependencies: [
+                "HostAgent", "AgentAPI", "ConfigFile", "DurableFiles", "TestSupport",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         // Runs the built felhom-agent over real HTTPS on loopback.
         .testTarget(
             name: "AgentIntegrationTests",
-            dependencies: ["AgentAPI", "HostAgent"],
+            dependencies: ["AgentAPI", "HostAgent", "Stacks", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "StacksDockerTests",
-            dependencies: ["Stacks", "DockerTestSupport"],
+            dependencies: ["Stacks", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "ControllerCLIDockerTests",
-            dependencies: ["DockerTestSupport"],
+            dependencies: ["TestSupport"],
             swiftSettings: strictSettings
         ),
     ]

@@ -2,7 +2,7 @@
 // `docker compose ps` per stack. Prints figures; asserts nothing.
 //
 //   swift build --product StacksBenchmark && .build/debug/StacksBenchmark [stacks] [rounds]
-import DockerTestSupport
+import TestSupport
 import Foundation
 import Stacks
 

@@ -1,4 +1,4 @@
-import DockerTestSupport
+import TestSupport
 import Foundation
 import Stacks
 

@@ -1,4 +1,4 @@
-import DockerTestSupport
+import TestSupport
 import Testing
 
 extension Trait where Self == ConditionTrait {

@@ -1,4 +1,4 @@
-import DockerTestSupport
+import TestSupport
 import Testing
 
 @Suite("Docker engine (needs docker)", .needsDocker)

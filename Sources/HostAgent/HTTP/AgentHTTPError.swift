@@ -31,14 +31,16 @@ public struct AgentHTTPError: Error, Sendable {
 /// JSON answers in the contract's encoding.
 enum JSONResponse {
     static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        let data: Data
-        do {
-            data = try AgentJSON.encoder().encode(value)
-        } catch {
-            data = Data(#"{"error":{"code":"internal_error","message":"encoding the answer failed"}}"#.utf8)
-            return Response(status: .internalServerError, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        guard let data = body(value) else {
+            let fallback = Data(#"{"error":{"code":"internal_error","message":"encoding the answer failed"}}"#.utf8)
+            return Response(status: .internalServerError, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: fallback)))
         }
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The exact bytes an answer carries.
+    static func body(_ value: some Encodable) -> Data? {
+        try? AgentJSON.encoder().encode(value)
     }
 }
 

@@ -1,0 +1,137 @@
+import AgentAPI
+import Foundation
+import Stacks
+
+/// A real `felhom-agent` in a throwaway state directory: its config, its TLS
+/// identity, its guests, and the running process, which tests may SIGKILL.
+public final class AgentHarness: @unchecked Sendable {
+    public let root: TemporaryDirectory
+    public let configPath: String
+    public let repository: String
+    public let pin: String
+    public private(set) var port = 0
+    private var process: Process?
+    private var logPaths: [String] = []
+
+    /// Next to the test bundle in the build directory, or `FELHOM_AGENT_BIN`.
+    public static var binary: String {
+        if let override = ProcessInfo.processInfo.environment["FELHOM_AGENT_BIN"] { return override }
+        let testBinary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: testBinary).deletingLastPathComponent().appendingPathComponent("felhom-agent").path
+    }
+
+    /// Writes a config (port 0, so parallel tests never collide) and runs `felhom-agent init`.
+    public init(keepLast: Int = 7, repository: String? = nil) async throws {
+        root = try TemporaryDirectory("felhom-agent")
+        self.repository = repository ?? root.path + "/repository"
+        configPath = root.path + "/agent.yaml"
+        try """
+        listen: 127.0.0.1:0
+        state_dir: \(root.path)/state
+        repository: \(self.repository)
+        backend: directory
+        retention: { keep_last: \(keepLast) }
+        """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let initialized = try await Self.cli(["init", "--json", "--config", configPath])
+        guard initialized.exitCode == 0, let json = try JSONSerialization.jsonObject(with: Data(initialized.standardOutput.utf8)) as? [String: String],
+              let pin = json["pin"] else {
+            throw HarnessError("felhom-agent init failed: \(initialized.standardError)")
+        }
+        self.pin = pin
+    }
+
+    deinit {
+        process?.terminate()
+        process?.waitUntilExit()
+    }
+
+    /// Runs a `felhom-agent` command to completion.
+    public static func cli(_ arguments: [String]) async throws -> CommandOutput {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw HarnessError("no felhom-agent at \(binary); build it first with `swift build --build-tests`")
+        }
+        return try await SubprocessCommandRunner().run(DockerCommand(executable: binary, arguments: arguments, timeout: .seconds(300)))
+    }
+
+    /// Runs a command against this agent's config.
+    public func cli(_ arguments: [String]) async throws -> CommandOutput {
+        try await Self.cli(arguments + ["--config", configPath])
+    }
+
+    /// Adds a guest whose data dir is `dataDirectory` and returns its token.
+    public func addGuest(_ name: String, dataDirectory: String) async throws -> String {
+        let output = try await cli(["guest", "add", name, "--data-dir", dataDirectory, "--json"])
+        guard output.exitCode == 0, let json = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: String],
+              let token = json["token"] else {
+            throw HarnessError("guest add \(name) failed: \(output.standardError)")
+        }
+        return token
+    }
+
+    /// Starts `felhom-agent run` and waits for its "listening" line.
+    public func start() async throws {
+        let logPath = root.path + "/agent-\(logPaths.count).log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        logPaths.append(logPath)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["run", "--config", configPath]
+        var environment = ProcessInfo.processInfo.environment
+        environment["FELHOM_LOG_LEVEL"] = "debug"
+        process.environment = environment
+        process.standardError = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+
+        let found = await eventually(timeout: .seconds(30)) { [self] in
+            guard process.isRunning else { return true }
+            guard let line = log.split(separator: "\n").first(where: { $0.contains("] listening") }),
+                  let range = line.range(of: "port=") else { return false }
+            port = Int(line[range.upperBound...].prefix(while: \.isNumber)) ?? 0
+            return port != 0
+        }
+        guard found, process.isRunning else {
+            throw HarnessError("felhom-agent did not start listening: \(log)")
+        }
+    }
+
+    /// Sends `signal` and waits for the process to end.
+    public func stop(signal: Int32 = SIGTERM) {
+        guard let process else { return }
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    public var processIdentifier: Int32? { process?.processIdentifier }
+
+    /// Everything every run of this agent logged, in order.
+    public var log: String {
+        logPaths.compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }.joined()
+    }
+
+    public var baseURL: String { "https://127.0.0.1:\(port)" }
+
+    /// A client for `token`, pinned to this agent's key unless another pin is given.
+    public func client(token: String, pin: String? = nil) throws -> AgentClient {
+        AgentClient(configuration: try AgentClientConfiguration(
+            baseURL: baseURL, pin: pin ?? self.pin, token: token,
+            connectTimeout: .seconds(5), totalTimeout: .seconds(30)))
+    }
+
+    /// Polls a backup until it leaves `queued` and `running`.
+    public func waitForFinish(_ client: AgentClient, backupID: String, timeout: Duration = .seconds(300)) async throws -> BackupStatus {
+        var status = try await client.backupStatus(backupID: backupID)
+        _ = try await eventually(timeout: timeout, every: .milliseconds(200)) {
+            status = try await client.backupStatus(backupID: backupID)
+            return status.phase == .done || status.phase == .failed
+        }
+        return status
+    }
+}
+
+public struct HarnessError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

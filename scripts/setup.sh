@@ -87,6 +87,12 @@ if ! docker compose version >/dev/null 2>&1; then
   docker compose version >/dev/null
 fi
 
+# --- OpenAPI validator for the spec tests -----------------------------------
+if ! python3 -c 'import openapi_spec_validator, openapi_schema_validator' >/dev/null 2>&1; then
+  log "installing openapi-spec-validator from PyPI"
+  python3 -m pip install --quiet openapi-spec-validator
+fi
+
 # --- test images -----------------------------------------------------------
 if ! docker image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1; then
   log "building $BUSYBOX_IMAGE"

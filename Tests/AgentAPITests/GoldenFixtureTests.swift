@@ -43,6 +43,7 @@ struct GoldenFixtureTests {
         #expect(running.bytesDone == 1_048_576 && !running.phase.releasesGuest)
         let failed = try roundTrip(BackupStatus.self, "backup-status-failed.json")
         #expect(failed.consistency == .crash && failed.phase.releasesGuest && failed.bytesTotal == nil)
+        #expect(try roundTrip(BackupList.self, "backup-list.json").backups == [running, failed])
     }
 
     @Test("the error body round-trips")

@@ -29,6 +29,7 @@ struct AgentGoldenTests {
         try roundTrip(StartBackupResponse.self, "start-backup-response.json")
         try roundTrip(BackupStatus.self, "backup-status-running.json")
         try roundTrip(BackupStatus.self, "backup-status-failed.json")
+        try roundTrip(BackupList.self, "backup-list.json")
         try roundTrip(AgentErrorBody.self, "error-not-found.json")
     }
 

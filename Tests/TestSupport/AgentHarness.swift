@@ -86,7 +86,8 @@ public final class AgentHarness: @unchecked Sendable {
 
         let found = await eventually(timeout: .seconds(30)) { [self] in
             guard process.isRunning else { return true }
-            guard let line = log.split(separator: "\n").first(where: { $0.contains("] listening") }),
+            let current = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            guard let line = current.split(separator: "\n").first(where: { $0.contains("] listening") }),
                   let range = line.range(of: "port=") else { return false }
             port = Int(line[range.upperBound...].prefix(while: \.isNumber)) ?? 0
             return port != 0

@@ -20,7 +20,12 @@ public final class TemporaryDirectory: Sendable {
     }
 }
 
+/// Incompressible bytes from the kernel, fast enough for tens of megabytes.
 public func randomBytes(_ count: Int) -> [UInt8] {
-    var generator = SystemRandomNumberGenerator()
-    return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    guard let random = FileHandle(forReadingAtPath: "/dev/urandom"),
+          let data = try? random.read(upToCount: count), data.count == count else {
+        fatalError("/dev/urandom is not readable")
+    }
+    try? random.close()
+    return Array(data)
 }

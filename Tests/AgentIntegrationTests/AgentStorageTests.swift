@@ -1,0 +1,85 @@
+import AgentAPI
+import Foundation
+import Stacks
+import TestSupport
+import Testing
+
+/// Mounting a tmpfs needs root; CI runs as root, so there the test always runs.
+struct CanMount: TestTrait, SuiteTrait {
+    static var available: Bool { getuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true" }
+}
+
+@Suite("Backups on disk: a full repository, and exact restores")
+struct AgentStorageTests {
+    /// Paths, types, sizes, link targets and SHA-256 of a tree, read by find and sha256sum, not by the agent's code.
+    static func fingerprint(_ directory: String) async throws -> String {
+        let listing = try await SubprocessCommandRunner().run(DockerCommand(
+            executable: "find", arguments: [directory, "-mindepth", "1", "-printf", "%y %P %s %l\\n"], timeout: .seconds(120)))
+        let hashes = try await SubprocessCommandRunner().run(DockerCommand(
+            executable: "find", arguments: [directory, "-type", "f", "-exec", "sha256sum", "{}", "+"], timeout: .seconds(120)))
+        let relativeHashes = hashes.standardOutput.split(separator: "\n").map { $0.replacingOccurrences(of: directory + "/", with: "") }
+        let directorySizes = listing.standardOutput.split(separator: "\n").map { line in
+            // A directory's st_size depends on the file system, not on what it holds.
+            line.hasPrefix("d ") ? String(line.split(separator: " ").prefix(2).joined(separator: " ")) : String(line)
+        }
+        return (directorySizes.sorted() + relativeHashes.sorted()).joined(separator: "\n")
+    }
+
+    @Test("restore --to reproduces the data dir exactly, and refuses a non-empty directory")
+    func exactRestore() async throws {
+        let agent = try await AgentHarness()
+        let data = agent.root.path + "/data"
+        try agent.root.write("data/app/config.yaml", Array("port: 80\n".utf8))
+        try agent.root.write("data/app/blob.bin", randomBytes(2_000_003))
+        try agent.root.write("data/empty-file", [])
+        try agent.root.write("data/db/" + String(repeating: "segment-", count: 15) + ".dat", randomBytes(4096))
+        try FileManager.default.createDirectory(atPath: data + "/empty-dir", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: data + "/current", withDestinationPath: "app/config.yaml")
+        let token = try await agent.addGuest("shop", dataDirectory: data)
+        try await agent.start()
+        let client = try agent.client(token: token)
+        let id = try await client.startBackup(idempotencyKey: "k", StartBackupRequest(quiesced: true, stacks: [])).response.backupID
+        #expect(try await agent.waitForFinish(client, backupID: id).phase == .done)
+
+        let target = agent.root.path + "/restored"
+        let restored = try await agent.cli(["restore", id, "--to", target, "--json"])
+        #expect(restored.exitCode == 0, "\(restored.standardError)")
+        #expect(try await Self.fingerprint(target) == (try await Self.fingerprint(data)))
+
+        let refused = try await agent.cli(["restore", id, "--to", target])
+        #expect(refused.exitCode == 1 && refused.standardError.contains("not empty"))
+        #expect(try await Self.fingerprint(target) == (try await Self.fingerprint(data)))
+    }
+
+    @Test("a full repository fails the backup cleanly and keeps the earlier ones", .enabled(if: CanMount.available))
+    func diskFull() async throws {
+        let outer = try TemporaryDirectory("felhom-tmpfs")
+        let mountPoint = outer.path + "/repository"
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        let mounted = try await SubprocessCommandRunner().run(DockerCommand(
+            executable: "mount", arguments: ["-t", "tmpfs", "-o", "size=8m", "felhom-test", mountPoint], timeout: .seconds(30)))
+        try #require(mounted.exitCode == 0, "mount tmpfs: \(mounted.standardError)")
+        defer { _ = umount2(mountPoint, Int32(MNT_DETACH)) }
+
+        let agent = try await AgentHarness(repository: mountPoint)
+        let data = agent.root.path + "/data"
+        try agent.root.write("data/small.bin", randomBytes(1_000_000))
+        let token = try await agent.addGuest("tiny", dataDirectory: data)
+        try await agent.start()
+        let client = try agent.client(token: token)
+        let first = try await client.startBackup(idempotencyKey: "fits", StartBackupRequest(quiesced: true, stacks: [])).response.backupID
+        #expect(try await agent.waitForFinish(client, backupID: first).phase == .done)
+
+        try agent.root.write("data/large.bin", randomBytes(20_000_000))
+        let second = try await client.startBackup(idempotencyKey: "overflows", StartBackupRequest(quiesced: true, stacks: [])).response.backupID
+        let failed = try await agent.waitForFinish(client, backupID: second)
+        #expect(failed.phase == .failed)
+        #expect(failed.error?.contains("file system is full") == true, "\(failed.error ?? "")")
+
+        let files = try FileManager.default.contentsOfDirectory(atPath: mountPoint + "/tiny").sorted()
+        #expect(files == ["\(first).manifest.json", "\(first).tar.zst"])
+        #expect(try await client.backups().map(\.backupID) == [first])
+        let restored = try await agent.cli(["restore", first, "--to", agent.root.path + "/restored"])
+        #expect(restored.exitCode == 0, "\(restored.standardError)")
+    }
+}

@@ -1,0 +1,93 @@
+import AgentAPI
+import Foundation
+import Stacks
+import TestSupport
+import Testing
+
+@Suite("The felhom-agent command line")
+struct AgentCLITests {
+    @Test("init writes a 0600 key, refuses to overwrite it without --force, and --force rotates the pin")
+    func initialize() async throws {
+        let agent = try await AgentHarness()
+        let keyPath = agent.root.path + "/state/tls/agent-key.pem"
+        let mode = try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let key = try String(contentsOfFile: keyPath, encoding: .utf8)
+
+        let again = try await agent.cli(["init"])
+        #expect(again.exitCode == 1 && again.standardError.contains("--force"))
+        #expect(try String(contentsOfFile: keyPath, encoding: .utf8) == key)
+
+        let forced = try await agent.cli(["init", "--force", "--json"])
+        #expect(forced.exitCode == 0 && !forced.standardOutput.contains(agent.pin))
+        #expect(try String(contentsOfFile: keyPath, encoding: .utf8) != key)
+    }
+
+    @Test("guest add refuses a bad name, a relative data dir and a duplicate; the token is never stored")
+    func guestAdd() async throws {
+        let agent = try await AgentHarness()
+        let token = try await agent.addGuest("shop", dataDirectory: agent.root.path + "/data")
+        #expect(try await agent.cli(["guest", "add", "Bad/Name", "--data-dir", "/d"]).exitCode == 64)
+        #expect(try await agent.cli(["guest", "add", "other", "--data-dir", "relative"]).exitCode == 64)
+        let duplicate = try await agent.cli(["guest", "add", "shop", "--data-dir", "/d"])
+        #expect(duplicate.exitCode == 1 && duplicate.standardError.contains("already exists"))
+        let state = agent.root.path + "/state"
+        for name in try FileManager.default.contentsOfDirectory(atPath: state) where name.hasPrefix("agent.sqlite") {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: "\(state)/\(name)"))
+            #expect(bytes.range(of: Data(token.utf8)) == nil, "\(name)")
+        }
+    }
+
+    @Test("backup request makes the backup due now, and a backup clears it")
+    func request() async throws {
+        let agent = try await AgentHarness()
+        try agent.root.write("data/a.txt", Array("a".utf8))
+        let token = try await agent.addGuest("shop", dataDirectory: agent.root.path + "/data")
+        try await agent.start()
+        let client = try agent.client(token: token)
+        let first = try await client.startBackup(idempotencyKey: "1", .init(quiesced: true, stacks: []))
+        #expect(try await agent.waitForFinish(client, backupID: first.response.backupID).phase == .done)
+        let settled = try await client.backupDue()
+        #expect(!settled.due && settled.lastBackupAt != nil && settled.nextDueAt != nil)
+
+        let requested = try await agent.cli(["backup", "request", "shop"])
+        #expect(requested.exitCode == 0)
+        #expect(try await client.backupDue().reason == .requested)
+        let second = try await client.startBackup(idempotencyKey: "2", .init(quiesced: true, stacks: []))
+        #expect(try await agent.waitForFinish(client, backupID: second.response.backupID).phase == .done)
+        #expect(try await client.backupDue().due == false)
+        #expect(try await agent.cli(["backup", "request", "nobody"]).exitCode == 1)
+    }
+
+    @Test("retention keeps the newest N and deletes the files of the rest")
+    func retention() async throws {
+        let agent = try await AgentHarness(keepLast: 2)
+        try agent.root.write("data/a.txt", Array("a".utf8))
+        let token = try await agent.addGuest("shop", dataDirectory: agent.root.path + "/data")
+        try await agent.start()
+        let client = try agent.client(token: token)
+        var ids: [String] = []
+        for index in 1...3 {
+            let started = try await client.startBackup(idempotencyKey: "\(index)", .init(quiesced: true, stacks: []))
+            #expect(try await agent.waitForFinish(client, backupID: started.response.backupID).phase == .done)
+            ids.append(started.response.backupID)
+        }
+        #expect(try await client.backups().map(\.backupID) == [ids[2], ids[1]])
+        let files = try FileManager.default.contentsOfDirectory(atPath: agent.repository + "/shop")
+        #expect(!files.contains { $0.hasPrefix(ids[0]) } && files.count == 4)
+        let listed = try await agent.cli(["backups", "--guest", "shop", "--json"])
+        let rows = try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [[String: Any]]
+        #expect(rows?.map { $0["backup_id"] as? String } == [ids[2], ids[1]])
+        let keys = Set(rows?.first?.keys.map { $0 } ?? [])
+        #expect(keys.isSuperset(of: ["backup_id", "guest", "phase", "consistency", "started_at", "finished_at", "size_bytes"]))
+    }
+
+    @Test("a config error names the key and exits 78")
+    func configError() async throws {
+        let directory = try TemporaryDirectory("agent-config")
+        let path = directory.path + "/agent.yaml"
+        try "listen: 127.0.0.1:8443\nstate_dir: /s\nrepository: /r\nretention: { keep_last: 0 }\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try await AgentHarness.cli(["ops", "--config", path])
+        #expect(result.exitCode == 78 && result.standardError.contains("`retention.keep_last`"))
+    }
+}

@@ -37,8 +37,14 @@ let package = Package(
             name: "Controller",
             dependencies: [
                 "Stacks",
+                "Quiesce",
+                "CustomerAPI",
+                "AgentAPI",
                 "ConfigFile",
                 "CommandLineSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -64,6 +70,29 @@ let package = Package(
         // Crash-safe file writes: temp file, fsync, rename, fsync of the directory.
         .target(
             name: "DurableFiles",
+            swiftSettings: strictSettings
+        ),
+        // The quiesce loop: marker, stop, back up, restart, recover.
+        .target(
+            name: "Quiesce",
+            dependencies: [
+                "Stacks", "AgentAPI", "DurableFiles",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The customer's local HTTP API.
+        .target(
+            name: "CustomerAPI",
+            dependencies: [
+                "Stacks", "Quiesce", "AgentAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         // Compose stacks: discovery, status, and operations through the docker CLI.

@@ -14,6 +14,9 @@ import Yams
 ///   command_timeout_seconds: 120
 ///   operation_timeout_seconds: { up: 600 }   # optional, per operation
 ///   lock_wait_seconds: 30                    # optional
+/// agent: { url: https://127.0.0.1:8443, token_file: /etc/felhom/agent-token, pin_sha256: "sha256//..." }
+/// quiesce: { enabled: true, poll_interval_seconds: 60, status_poll_interval_seconds: 2, max_quiesce_seconds: 1800 }
+/// api: { listen: 127.0.0.1:8080, token_file: /etc/felhom/api-token }
 /// ```
 struct ControllerConfig: Sendable {
     static let defaultPath = "/etc/felhom/controller.yaml"
@@ -24,6 +27,11 @@ struct ControllerConfig: Sendable {
     var protectedStacks: [String]
     var docker: DockerSettings
     var lockWait: Duration
+    /// Where the host agent is; `nil` runs no quiesce loop.
+    var agent: AgentSettings? = nil
+    var quiesce = QuiesceConfig()
+    /// The customer API; `nil` serves none.
+    var api: APISettings? = nil
 
     /// The Stacks module's view of this config.
     var stacks: StacksConfiguration {
@@ -46,7 +54,7 @@ struct ControllerConfig: Sendable {
     static func parse(_ text: String, path: String) throws(ConfigError) -> ControllerConfig {
         let root = try ConfigFile.root(of: text, path: path)
         let reader = ConfigReader(path: path)
-        let top = try reader.mapping(root, key: nil, allowed: ["stacks_dir", "state_dir", "protected", "docker"])
+        let top = try reader.mapping(root, key: nil, allowed: ["stacks_dir", "state_dir", "protected", "docker", "agent", "quiesce", "api"])
 
         let stacksDirectory = try reader.absolutePath(top["stacks_dir"], key: "stacks_dir", required: true)!
         var isDirectory: ObjCBool = false
@@ -88,9 +96,11 @@ struct ControllerConfig: Sendable {
                 lockWait = try reader.positiveSeconds(wait, key: "docker.lock_wait_seconds")
             }
         }
-        return ControllerConfig(
+        var config = ControllerConfig(
             stacksDirectory: stacksDirectory, stateDirectory: stateDirectory,
             protectedStacks: protectedStacks, docker: docker, lockWait: lockWait
         )
+        try config.parseDaemonSections(top, reader: reader)
+        return config
     }
 }

@@ -1,0 +1,60 @@
+import AgentAPI
+import CommandLineSupport
+import Foundation
+import Logging
+import Quiesce
+import Stacks
+
+/// The composition root: builds every part from the config, once.
+struct ControllerRuntime {
+    let config: ControllerConfig
+    let logger: Logger
+    let catalog: StackCatalog
+    let operations: StackOperations
+    let state = QuiesceState()
+    let cycles: CycleStore
+    let agent: AgentClient?
+
+    init(config: ControllerConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        let runner = SubprocessCommandRunner()
+        catalog = StackCatalog(configuration: config.stacks, runner: runner)
+        operations = StackOperations(configuration: config.stacks, runner: runner, logger: logger)
+        do {
+            try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
+            cycles = try CycleStore(path: config.stateDirectory + "/controller.sqlite")
+        } catch {
+            throw CommandFailure(message: "cannot open the cycle records in \(config.stateDirectory): \(error)")
+        }
+        if let settings = config.agent {
+            do {
+                let token = try ControllerConfig.readToken(settings.tokenFile, key: "agent.token_file")
+                agent = AgentClient(configuration: try AgentClientConfiguration(baseURL: settings.url, pin: settings.pin, token: token))
+            } catch {
+                throw CommandFailure(message: "\(error)", exitCode: CommandFailure.configExitCode)
+            }
+        } else {
+            agent = nil
+        }
+    }
+
+    /// The quiesce cycle; without an agent, recovery still restarts a marker's stacks.
+    var cycle: QuiesceCycle {
+        QuiesceCycle(
+            agent: agent ?? UnreachableAgent() as any BackupAgent,
+            control: ComposeStackControl(catalog: catalog, operations: operations),
+            marker: MarkerFile(stateDirectory: config.stateDirectory), records: cycles, state: state,
+            settings: config.quiesce.settings, logger: logger)
+    }
+}
+
+/// Stands in when the config has no `agent`: every call fails, so only recovery does anything.
+private struct UnreachableAgent: BackupAgent {
+    private static let error = AgentClientError.invalidConfiguration("no `agent` section in the config")
+    func backupDue() async throws(AgentClientError) -> BackupDue { throw Self.error }
+    func startBackup(idempotencyKey: String, _ request: StartBackupRequest) async throws(AgentClientError) -> (response: StartBackupResponse, created: Bool) { throw Self.error }
+    func backupStatus(backupID: String?) async throws(AgentClientError) -> BackupStatus { throw Self.error }
+    func backupResumed(backupID: String) async throws(AgentClientError) -> BackupStatus { throw Self.error }
+    func backups() async throws(AgentClientError) -> [BackupStatus] { throw Self.error }
+}

@@ -1,0 +1,93 @@
+import AgentAPI
+import Foundation
+import GRDB
+
+/// How a cycle ended.
+public enum CycleOutcome: String, Codable, Sendable {
+    /// The backup captured the stopped apps and they all run again.
+    case succeeded
+    /// Something failed; the stacks were restarted.
+    case failed
+    /// A crashed controller's cycle, finished by the next one's startup recovery.
+    case recovered
+}
+
+/// One quiesce cycle as recorded in `state_dir/controller.sqlite`.
+public struct CycleRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "cycle"
+
+    public var id: String
+    public var startedAt: Date
+    public var finishedAt: Date?
+    public var stacks: [String]
+    public var backupID: String?
+    /// The last backup phase the controller saw.
+    public var phaseReached: BackupPhase?
+    public var consistency: BackupConsistency?
+    public var outcome: CycleOutcome
+    public var error: String?
+    /// Milliseconds each stack was down, from the start of its stop to the end of its start.
+    public var downtimeMs: [String: Int]
+
+    public init(
+        id: String, startedAt: Date, finishedAt: Date?, stacks: [String], backupID: String?, phaseReached: BackupPhase?,
+        consistency: BackupConsistency?, outcome: CycleOutcome, error: String?, downtimeMs: [String: Int]
+    ) {
+        self.id = id
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.stacks = stacks
+        self.backupID = backupID
+        self.phaseReached = phaseReached
+        self.consistency = consistency
+        self.outcome = outcome
+        self.error = error
+        self.downtimeMs = downtimeMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, stacks, consistency, outcome, error
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case backupID = "backup_id"
+        case phaseReached = "phase_reached"
+        case downtimeMs = "downtime_ms"
+    }
+}
+
+/// The cycle records, in SQLite (WAL, synchronous=FULL).
+public final class CycleStore: Sendable {
+    let database: DatabasePool
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        configuration.busyMode = .timeout(10)
+        database = try DatabasePool(path: path, configuration: configuration)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: cycles") { db in
+            try db.create(table: "cycle") { table in
+                table.primaryKey("id", .text)
+                table.column("started_at", .datetime).notNull()
+                table.column("finished_at", .datetime)
+                table.column("stacks", .text).notNull()
+                table.column("backup_id", .text)
+                table.column("phase_reached", .text)
+                table.column("consistency", .text)
+                table.column("outcome", .text).notNull()
+                table.column("error", .text)
+                table.column("downtime_ms", .text).notNull()
+            }
+        }
+        try migrator.migrate(database)
+    }
+
+    public func save(_ record: CycleRecord) throws {
+        try database.write { db in try record.save(db) }
+    }
+
+    /// The newest first.
+    public func recent(limit: Int = 50) throws -> [CycleRecord] {
+        try database.read { db in try CycleRecord.order(Column("started_at").desc).limit(limit).fetchAll(db) }
+    }
+}

@@ -1,0 +1,243 @@
+import AgentAPI
+import Foundation
+import Logging
+
+/// One quiesce cycle and the startup recovery that finishes a crashed one.
+///
+/// The order is the safety argument: the marker is on disk before the first
+/// stop; the backup is started only when every stop succeeded; and the
+/// restart runs in a task of its own, which cancellation (SIGTERM) does not
+/// reach, and which retries until every marker stack is up again.
+public struct QuiesceCycle: Sendable {
+    let agent: any BackupAgent
+    let control: any StackControl
+    let marker: MarkerFile
+    let records: CycleStore
+    let state: QuiesceState
+    let settings: QuiesceSettings
+    let logger: Logger
+
+    public init(
+        agent: any BackupAgent, control: any StackControl, marker: MarkerFile, records: CycleStore,
+        state: QuiesceState, settings: QuiesceSettings, logger: Logger
+    ) {
+        self.agent = agent
+        self.control = control
+        self.marker = marker
+        self.records = records
+        self.state = state
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Asks the agent; runs a cycle when a backup is due. `nil` when none was.
+    public func runIfDue() async throws(QuiesceError) -> CycleRecord? {
+        let due: BackupDue
+        do {
+            due = try await agent.backupDue()
+        } catch {
+            throw QuiesceError(.agent, "asking the agent whether a backup is due: \(error)")
+        }
+        guard due.due else { return nil }
+        logger.info("backup due", metadata: ["reason": "\(due.reason?.rawValue ?? "")"])
+        return await run()
+    }
+
+    /// What happened between the first stop and the restart.
+    private struct Quiesced {
+        var downSince: [String: ContinuousClock.Instant] = [:]
+        var backupID: String?
+        var phase: BackupPhase?
+        var failure: String?
+        var cancelled = false
+    }
+
+    /// Runs one cycle now, whether or not a backup is due.
+    public func run() async -> CycleRecord {
+        let cycleID = CycleID.make()
+        var record = CycleRecord(
+            id: cycleID, startedAt: Date(), finishedAt: nil, stacks: [], backupID: nil, phaseReached: nil,
+            consistency: nil, outcome: .failed, error: nil, downtimeMs: [:])
+        let metadata: Logger.Metadata = ["cycle": "\(cycleID)"]
+
+        let stacks: [String]
+        do {
+            stacks = try await control.runningAppStacks()
+        } catch {
+            record.error = "listing the running app stacks: \(error); nothing was stopped"
+            return finish(record, metadata: metadata)
+        }
+        var current = QuiesceMarker(cycleID: cycleID, startedAt: record.startedAt, stacks: stacks)
+        do {
+            try marker.write(current)
+        } catch {
+            record.error = "\(error); nothing was stopped"
+            return finish(record, metadata: metadata)
+        }
+        record.stacks = stacks
+        state.begin(current)
+        logger.info("marker written", metadata: metadata.merging(["stacks": "\(stacks.joined(separator: ","))"]) { $1 })
+
+        let quiesced = await quiesce(&current, metadata: metadata)
+        record.backupID = quiesced.backupID
+        record.phaseReached = quiesced.phase
+        record.error = quiesced.failure
+
+        // A task of its own: SIGTERM cancels the cycle's task, never the restart.
+        let restarted = Task { [current] in
+            await unquiesce(current, quiesced: quiesced, metadata: metadata)
+        }
+        let (downtime, stillDown, consistency) = await restarted.value
+        record.downtimeMs = downtime
+        record.consistency = consistency
+        if !stillDown.isEmpty {
+            record.error = [record.error, "still down at shutdown: \(stillDown.joined(separator: ", ")); the marker stays for the next start"]
+                .compactMap { $0 }.joined(separator: "; ")
+        }
+        record.outcome = record.error == nil && (quiesced.phase == .snapshotted || quiesced.phase == .done) ? .succeeded : .failed
+        return finish(record, metadata: metadata)
+    }
+
+    /// Stops the stacks, starts the backup and polls it, until the guest may resume.
+    private func quiesce(_ current: inout QuiesceMarker, metadata: Logger.Metadata) async -> Quiesced {
+        var result = Quiesced()
+        let deadline = ContinuousClock.now.advanced(by: settings.maxQuiesce)
+        for stack in current.stacks {
+            guard !Task.isCancelled else {
+                result.failure = "the controller is shutting down"
+                result.cancelled = true
+                return result
+            }
+            result.downSince[stack] = .now
+            logger.info("stopping stack", metadata: metadata.merging(["stack": "\(stack)"]) { $1 })
+            do {
+                try await control.stop(stack)
+            } catch {
+                result.failure = "stopping \(stack): \(error)"
+                result.cancelled = Task.isCancelled
+                return result
+            }
+        }
+
+        do {
+            let started = try await agent.startBackup(
+                idempotencyKey: current.cycleID, StartBackupRequest(quiesced: true, stacks: current.stacks))
+            current.backupID = started.response.backupID
+            result.backupID = started.response.backupID
+            result.phase = started.response.phase
+            try marker.write(current)
+            logger.info("backup started", metadata: metadata.merging(["backup_id": "\(started.response.backupID)"]) { $1 })
+        } catch {
+            result.failure = "starting the backup: \(error)"
+            result.cancelled = Task.isCancelled
+            return result
+        }
+
+        // Poll errors are retried: the agent may be restarting. The bound ends the wait either way.
+        var lastLogged = -1
+        while true {
+            if Task.isCancelled {
+                result.failure = "the controller is shutting down"
+                result.cancelled = true
+                return result
+            }
+            if ContinuousClock.now >= deadline {
+                result.failure = "max_quiesce_seconds reached before the backup released the guest; the backup finishes without us"
+                return result
+            }
+            do {
+                let status = try await agent.backupStatus(backupID: result.backupID)
+                result.phase = status.phase
+                let percent = status.bytesTotal.map { $0 > 0 ? Int(status.bytesDone * 100 / $0) : 100 } ?? 0
+                if percent / 10 != lastLogged / 10 || status.phase.releasesGuest {
+                    lastLogged = percent
+                    logger.info("backup progress", metadata: metadata.merging([
+                        "phase": "\(status.phase.rawValue)", "bytes_done": "\(status.bytesDone)",
+                        "bytes_total": "\(status.bytesTotal.map(String.init) ?? "?")", "percent": "\(percent)",
+                    ]) { $1 })
+                }
+                if status.phase == .failed {
+                    result.failure = "the agent reports the backup failed: \(status.error ?? "no reason given")"
+                    return result
+                }
+                if status.phase.releasesGuest { return result }
+            } catch {
+                logger.warning("backup status poll failed; retrying until max_quiesce_seconds", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            try? await Task.sleep(for: min(settings.statusPollInterval, max(remaining, .milliseconds(1))))
+        }
+    }
+
+    /// Tells the agent if the backup did not capture the stopped apps, then restarts every marker stack.
+    private func unquiesce(
+        _ current: QuiesceMarker, quiesced: Quiesced, metadata: Logger.Metadata
+    ) async -> (downtime: [String: Int], stillDown: [String], consistency: BackupConsistency?) {
+        var consistency: BackupConsistency? = nil
+        if let backupID = current.backupID {
+            consistency = await reportResumption(backupID: backupID, phase: quiesced.phase, metadata: metadata)
+        }
+        let deadline: ContinuousClock.Instant? = quiesced.cancelled ? .now.advanced(by: settings.shutdownRestartBudget) : nil
+        let restarter = StackRestarter(control: control, settings: settings, logger: logger)
+        let (upAt, stillDown) = await restarter.restart(current.stacks, deadline: deadline)
+        var downtime: [String: Int] = [:]
+        for (stack, since) in quiesced.downSince {
+            guard let up = upAt[stack] else { continue }
+            let elapsed = since.duration(to: up)
+            downtime[stack] = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            logger.info("stack up again", metadata: metadata.merging(["stack": "\(stack)", "downtime_ms": "\(downtime[stack]!)"]) { $1 })
+        }
+        if stillDown.isEmpty {
+            do {
+                try marker.clear()
+                state.end()
+            } catch {
+                logger.error("clearing the marker failed; the next start restarts its stacks again, which is harmless", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+        }
+        return (downtime, stillDown, consistency)
+    }
+
+    /// A backup that had not captured the data when the apps came back is only crash-consistent;
+    /// the agent must record that. Returns the consistency the cycle records.
+    func reportResumption(backupID: String, phase: BackupPhase?, metadata: Logger.Metadata) async -> BackupConsistency {
+        if phase == .snapshotted || phase == .done { return .app }
+        do {
+            let status = try await agent.backupResumed(backupID: backupID)
+            logger.info("told the agent the guest resumed early", metadata: metadata.merging([
+                "backup_id": "\(backupID)", "consistency": "\(status.consistency.rawValue)",
+            ]) { $1 })
+            return status.consistency
+        } catch {
+            logger.error("could not tell the agent the guest resumed early; recording the backup as crash-consistent here", metadata: metadata.merging(["backup_id": "\(backupID)", "error": "\(error)"]) { $1 })
+            return .crash
+        }
+    }
+
+    private func finish(_ record: CycleRecord, metadata: Logger.Metadata) -> CycleRecord {
+        var record = record
+        record.finishedAt = Date()
+        do {
+            try records.save(record)
+        } catch {
+            logger.error("saving the cycle record failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        }
+        logger.info("quiesce cycle finished", metadata: metadata.merging([
+            "outcome": "\(record.outcome.rawValue)", "backup_id": "\(record.backupID ?? "")",
+            "error": "\(record.error ?? "")",
+        ]) { $1 })
+        return record
+    }
+}
+
+/// Cycle ids sort by time: `c-20261125T020000Z-1a2b3c4d`.
+enum CycleID {
+    static func make(at date: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let suffix = String(UInt32.random(in: .min ... .max), radix: 16)
+        return "c-\(formatter.string(from: date))-\(suffix)"
+    }
+}

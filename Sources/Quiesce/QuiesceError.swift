@@ -1,0 +1,21 @@
+/// Why a quiesce step failed, with what to do about it.
+public struct QuiesceError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case marker
+        case stacks
+        case agent
+        case bound
+        case cancelled
+        case records
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,77 @@
+import DurableFiles
+import Foundation
+
+/// The crash-safety marker: which stacks a quiesce cycle stopped, written before the first stop.
+///
+/// While it exists no new cycle starts. A controller that finds it at
+/// startup restarts exactly these stacks, then deletes it.
+public struct QuiesceMarker: Codable, Sendable, Equatable {
+    public var cycleID: String
+    public var startedAt: Date
+    /// The running app stacks the cycle stops, in stop order.
+    public var stacks: [String]
+    /// Set once the agent has accepted the backup.
+    public var backupID: String?
+
+    public init(cycleID: String, startedAt: Date, stacks: [String], backupID: String? = nil) {
+        self.cycleID = cycleID
+        self.startedAt = startedAt
+        self.stacks = stacks
+        self.backupID = backupID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case stacks
+        case cycleID = "cycle_id"
+        case startedAt = "started_at"
+        case backupID = "backup_id"
+    }
+}
+
+/// The marker's file: `state_dir/quiesce.marker`, written atomically with mode 0600.
+public struct MarkerFile: Sendable {
+    public var path: String
+
+    public init(stateDirectory: String) {
+        path = stateDirectory + "/quiesce.marker"
+    }
+
+    /// The marker, or `nil` when there is none.
+    public func read() throws(QuiesceError) -> QuiesceMarker? {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            if FileManager.default.fileExists(atPath: path) {
+                throw QuiesceError(.marker, "\(path) exists but cannot be read; fix its permissions so the stacks it names can be restarted")
+            }
+            return nil
+        }
+        do {
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(QuiesceMarker.self, from: data)
+        } catch {
+            throw QuiesceError(.marker, "\(path) is not a valid marker (\(error)); restart the stacks it lists by hand, then delete it")
+        }
+    }
+
+    /// Temp file, fsync, rename, fsync of the directory: a crash leaves the old marker or the new one.
+    public func write(_ marker: QuiesceMarker) throws(QuiesceError) {
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            encoder.dateEncodingStrategy = .iso8601
+            try FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try DurableFile.writeAtomically(Array(try encoder.encode(marker)), to: path, mode: 0o600)
+        } catch {
+            throw QuiesceError(.marker, "writing the quiesce marker \(path): \(error)")
+        }
+    }
+
+    public func clear() throws(QuiesceError) {
+        do {
+            try DurableFile.remove(path)
+        } catch {
+            throw QuiesceError(.marker, "removing the quiesce marker: \(error)")
+        }
+    }
+}

@@ -1,0 +1,27 @@
+/// How often the loop asks the agent, and how long apps may stay down.
+public struct QuiesceSettings: Sendable, Equatable {
+    /// Between two `GET /backup/due` calls.
+    public var pollInterval: Duration
+    /// Between two `GET /backup/status` calls while stacks are down.
+    public var statusPollInterval: Duration
+    /// After this long the stacks restart, whatever the backup is doing.
+    public var maxQuiesce: Duration
+    /// The first wait before retrying a failed restart; it doubles up to `restartRetryCap`.
+    public var restartRetryBase: Duration
+    public var restartRetryCap: Duration
+    /// How long a shutdown keeps retrying restarts before leaving them to the marker.
+    public var shutdownRestartBudget: Duration
+
+    public init(
+        pollInterval: Duration = .seconds(60), statusPollInterval: Duration = .seconds(2),
+        maxQuiesce: Duration = .seconds(1800), restartRetryBase: Duration = .seconds(1),
+        restartRetryCap: Duration = .seconds(30), shutdownRestartBudget: Duration = .seconds(60)
+    ) {
+        self.pollInterval = pollInterval
+        self.statusPollInterval = statusPollInterval
+        self.maxQuiesce = maxQuiesce
+        self.restartRetryBase = restartRetryBase
+        self.restartRetryCap = restartRetryCap
+        self.shutdownRestartBudget = shutdownRestartBudget
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import Logging
+
+/// Brings stacks back up and does not give up: a stranded-down app is worse than anything else here.
+struct StackRestarter: Sendable {
+    let control: any StackControl
+    let settings: QuiesceSettings
+    let logger: Logger
+
+    /// Starts each stack until it is confirmed up, retrying with doubling waits.
+    /// Returns when all are up, or when `deadline` passes (then the marker stays for the next try).
+    /// - Returns: when each stack was confirmed up, and the stacks still down.
+    func restart(_ stacks: [String], deadline: ContinuousClock.Instant? = nil) async -> (upAt: [String: ContinuousClock.Instant], stillDown: [String]) {
+        var upAt: [String: ContinuousClock.Instant] = [:]
+        var pending = stacks
+        var wait = settings.restartRetryBase
+        while true {
+            var failed: [String] = []
+            for stack in pending {
+                do {
+                    try await control.start(stack)
+                    if try await control.isUp(stack) {
+                        upAt[stack] = .now
+                        logger.info("stack restarted", metadata: ["stack": "\(stack)"])
+                        continue
+                    }
+                    failed.append(stack)
+                    logger.error("stack started but is not up", metadata: ["stack": "\(stack)"])
+                } catch {
+                    failed.append(stack)
+                    logger.error("restarting a stack failed; will retry", metadata: ["stack": "\(stack)", "error": "\(error)"])
+                }
+            }
+            pending = failed
+            if pending.isEmpty { return (upAt, []) }
+            if let deadline, ContinuousClock.now.advanced(by: wait) > deadline { return (upAt, pending) }
+            // A plain sleep: restarts run outside the cancelled task, so nothing cuts this short.
+            try? await Task.sleep(for: wait)
+            wait = min(wait * 2, settings.restartRetryCap)
+        }
+    }
+}

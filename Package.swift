@@ -197,6 +197,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "QuiesceTests",
+            dependencies: [
+                "Quiesce", "AgentAPI", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "StacksDockerTests",
             dependencies: ["Stacks", "TestSupport"],
             swiftSettings: strictSettings

@@ -1,0 +1,116 @@
+import AgentAPI
+import Foundation
+import Synchronization
+@testable import Quiesce
+
+/// Stacks in memory: which are up, what was done to them, and scripted failures.
+final class FakeStacks: StackControl, Sendable {
+    struct State {
+        var up: Set<String>
+        var events: [String] = []
+        var failStop: Set<String> = []
+        /// How many starts of a stack fail before one succeeds.
+        var failStarts: [String: Int] = [:]
+        var protected: Set<String> = []
+    }
+    let state: Mutex<State>
+
+    init(up: Set<String>, protected: Set<String> = []) {
+        state = Mutex(State(up: up, protected: protected))
+    }
+
+    var events: [String] { state.withLock { $0.events } }
+    var up: Set<String> { state.withLock { $0.up } }
+
+    func runningAppStacks() async throws -> [String] {
+        state.withLock { $0.up.subtracting($0.protected).sorted() }
+    }
+
+    func stop(_ stack: String) async throws {
+        try state.withLock { state in
+            state.events.append("stop \(stack)")
+            if state.failStop.contains(stack) { throw FakeError("stop \(stack) failed") }
+            state.up.remove(stack)
+        }
+    }
+
+    func start(_ stack: String) async throws {
+        try state.withLock { state in
+            state.events.append("start \(stack)")
+            if let left = state.failStarts[stack], left > 0 {
+                state.failStarts[stack] = left - 1
+                throw FakeError("start \(stack) failed")
+            }
+            state.up.insert(stack)
+        }
+    }
+
+    func isUp(_ stack: String) async throws -> Bool {
+        state.withLock { $0.up.contains(stack) }
+    }
+}
+
+/// The agent in memory: a scripted answer for each call.
+final class FakeAgent: BackupAgent, Sendable {
+    struct State {
+        var due = true
+        var startError: AgentClientError?
+        /// The phases `backupStatus` returns in turn; the last one repeats.
+        var phases: [BackupPhase] = [.running, .done]
+        var statusError: AgentClientError?
+        var resumed: [String] = []
+        var calls: [String] = []
+    }
+    let state: Mutex<State>
+
+    init(_ configure: (inout State) -> Void = { _ in }) {
+        var initial = State()
+        configure(&initial)
+        state = Mutex(initial)
+    }
+
+    var resumed: [String] { state.withLock { $0.resumed } }
+    var calls: [String] { state.withLock { $0.calls } }
+
+    func backupDue() async throws(AgentClientError) -> BackupDue {
+        let due = state.withLock { $0.due }
+        return BackupDue(due: due, reason: due ? .schedule : nil, nextDueAt: nil, lastBackupAt: nil)
+    }
+
+    func startBackup(idempotencyKey: String, _ request: StartBackupRequest) async throws(AgentClientError) -> (response: StartBackupResponse, created: Bool) {
+        let error = state.withLock { state in
+            state.calls.append("start \(request.stacks.joined(separator: ","))")
+            return state.startError
+        }
+        if let error { throw error }
+        return (StartBackupResponse(backupID: "b-1", phase: .queued), true)
+    }
+
+    func backupStatus(backupID: String?) async throws(AgentClientError) -> BackupStatus {
+        let (phase, error): (BackupPhase, AgentClientError?) = state.withLock { state in
+            state.calls.append("status")
+            let phase = state.phases.count > 1 ? state.phases.removeFirst() : state.phases[0]
+            return (phase, state.statusError)
+        }
+        if let error { throw error }
+        return status(phase)
+    }
+
+    func backupResumed(backupID: String) async throws(AgentClientError) -> BackupStatus {
+        state.withLock { $0.resumed.append(backupID) }
+        return BackupStatus(backupID: backupID, phase: .running, consistency: .crash, startedAt: Date(), finishedAt: nil, bytesDone: 0, bytesTotal: nil, error: nil)
+    }
+
+    func backups() async throws(AgentClientError) -> [BackupStatus] { [] }
+
+    private func status(_ phase: BackupPhase) -> BackupStatus {
+        BackupStatus(
+            backupID: "b-1", phase: phase, consistency: .app, startedAt: Date(), finishedAt: nil, bytesDone: 1,
+            bytesTotal: 2, error: phase == .failed ? "disk full" : nil)
+    }
+}
+
+struct FakeError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

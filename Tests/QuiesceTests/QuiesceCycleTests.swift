@@ -1,0 +1,164 @@
+import AgentAPI
+import Foundation
+import Logging
+import Synchronization
+import TestSupport
+import Testing
+@testable import Quiesce
+
+@Suite("One quiesce cycle, with docker and the agent behind seams")
+struct QuiesceCycleTests {
+    static let fast = QuiesceSettings(
+        pollInterval: .milliseconds(10), statusPollInterval: .milliseconds(5), maxQuiesce: .milliseconds(300),
+        restartRetryBase: .milliseconds(5), restartRetryCap: .milliseconds(20), shutdownRestartBudget: .milliseconds(200))
+
+    struct Rig {
+        let directory: TemporaryDirectory
+        let stacks: FakeStacks
+        let agent: FakeAgent
+        let cycle: QuiesceCycle
+        let marker: MarkerFile
+    }
+
+    func rig(up: Set<String> = ["shop", "blog", "traefik"], agent: FakeAgent = FakeAgent(), settings: QuiesceSettings = fast) throws -> Rig {
+        let directory = try TemporaryDirectory("quiesce")
+        let stacks = FakeStacks(up: up, protected: ["traefik"])
+        let marker = MarkerFile(stateDirectory: directory.path)
+        let cycle = QuiesceCycle(
+            agent: agent, control: stacks, marker: marker, records: try CycleStore(path: directory.path + "/c.sqlite"),
+            state: QuiesceState(), settings: settings, logger: Logger(label: "test"))
+        return Rig(directory: directory, stacks: stacks, agent: agent, cycle: cycle, marker: marker)
+    }
+
+    @Test("the happy path stops the app stacks, backs up, and restarts exactly them")
+    func happy() async throws {
+        let rig = try rig()
+        let record = try #require(try await rig.cycle.runIfDue())
+        #expect(record.outcome == .succeeded && record.consistency == .app && record.phaseReached == .done)
+        #expect(rig.stacks.events == ["stop blog", "stop shop", "start blog", "start shop"])
+        #expect(rig.agent.calls.first == "start blog,shop")
+        #expect(rig.stacks.up == ["shop", "blog", "traefik"])
+        #expect(try rig.marker.read() == nil)
+        #expect(Set(record.downtimeMs.keys) == ["blog", "shop"])
+    }
+
+    @Test("nothing happens when no backup is due")
+    func notDue() async throws {
+        let rig = try rig(agent: FakeAgent { $0.due = false })
+        #expect(try await rig.cycle.runIfDue() == nil)
+        #expect(rig.stacks.events.isEmpty)
+    }
+
+    @Test("a failed stop restarts what was stopped and never calls POST /backup")
+    func stopFails() async throws {
+        let rig = try rig()
+        rig.stacks.state.withLock { $0.failStop = ["shop"] }
+        let record = await rig.cycle.run()
+        #expect(record.outcome == .failed && record.error?.contains("stopping shop") == true)
+        #expect(!rig.agent.calls.contains { $0.hasPrefix("start") })
+        #expect(rig.stacks.up == ["shop", "blog", "traefik"])
+        #expect(try rig.marker.read() == nil)
+    }
+
+    @Test("an error from POST /backup restarts the stacks")
+    func startFails() async throws {
+        let rig = try rig(agent: FakeAgent { $0.startError = .http(status: 500, code: "internal_error", message: "boom") })
+        let record = await rig.cycle.run()
+        #expect(record.outcome == .failed && record.backupID == nil)
+        #expect(rig.stacks.up == ["shop", "blog", "traefik"] && rig.agent.resumed.isEmpty)
+    }
+
+    @Test("a failed phase restarts the stacks and tells the agent the guest resumed")
+    func phaseFailed() async throws {
+        let rig = try rig(agent: FakeAgent { $0.phases = [.running, .failed] })
+        let record = await rig.cycle.run()
+        #expect(record.outcome == .failed && record.phaseReached == .failed)
+        #expect(rig.stacks.up == ["shop", "blog", "traefik"])
+    }
+
+    @Test("status errors are retried until the bound; then the stacks restart and the backup is crash-consistent")
+    func bound() async throws {
+        let rig = try rig(agent: FakeAgent { $0.statusError = .connectionRefused(url: "x") })
+        let record = await rig.cycle.run()
+        #expect(record.outcome == .failed && record.error?.contains("max_quiesce_seconds") == true)
+        #expect(record.consistency == .crash && rig.agent.resumed == ["b-1"])
+        #expect(rig.agent.calls.filter { $0 == "status" }.count > 3)
+        #expect(rig.stacks.up == ["shop", "blog", "traefik"])
+    }
+
+    @Test("snapshotted releases the guest early and keeps the backup app-consistent")
+    func snapshotted() async throws {
+        let rig = try rig(agent: FakeAgent { $0.phases = [.running, .snapshotted] })
+        let record = await rig.cycle.run()
+        #expect(record.outcome == .succeeded && record.consistency == .app && rig.agent.resumed.isEmpty)
+    }
+
+    @Test("cancellation (SIGTERM) restarts the stacks before the cycle returns")
+    func cancelled() async throws {
+        let rig = try rig(agent: FakeAgent { $0.phases = [.running] }, settings: QuiesceSettings(
+            pollInterval: .seconds(1), statusPollInterval: .milliseconds(20), maxQuiesce: .seconds(60),
+            restartRetryBase: .milliseconds(5), restartRetryCap: .milliseconds(20), shutdownRestartBudget: .seconds(5)))
+        let task = Task { await rig.cycle.run() }
+        let polling = await eventually(timeout: .seconds(10), every: .milliseconds(5)) { rig.agent.calls.contains("status") }
+        #expect(polling)
+        task.cancel()
+        let record = await task.value
+        #expect(record.outcome == .failed && record.consistency == .crash)
+        #expect(rig.stacks.up == ["shop", "blog", "traefik"])
+        #expect(try rig.marker.read() == nil)
+    }
+
+    @Test("a failed restart keeps retrying until the stack is up, and only then clears the marker")
+    func restartRetries() async throws {
+        let rig = try rig()
+        rig.stacks.state.withLock { $0.failStarts = ["shop": 3] }
+        let record = await rig.cycle.run()
+        #expect(rig.stacks.events.filter { $0 == "start shop" }.count == 4)
+        #expect(record.outcome == .succeeded && rig.stacks.up.contains("shop"))
+        #expect(try rig.marker.read() == nil)
+    }
+
+    @Test("Recover() restarts exactly the marker's stacks and clears it; a stack stopped before stays stopped")
+    func recover() async throws {
+        let rig = try rig(up: ["traefik"])
+        try rig.marker.write(QuiesceMarker(cycleID: "c-1", startedAt: Date(), stacks: ["shop"], backupID: "b-1"))
+        let record = try #require(try await rig.cycle.recover())
+        #expect(record.outcome == .recovered && record.stacks == ["shop"])
+        #expect(rig.stacks.up == ["shop", "traefik"])
+        #expect(try rig.marker.read() == nil)
+        #expect(try await rig.cycle.recover() == nil)
+    }
+
+    @Test("the marker is written 0600 before the first stop")
+    func markerFirst() async throws {
+        let directory = try TemporaryDirectory("quiesce")
+        let marker = MarkerFile(stateDirectory: directory.path)
+        /// Checks the marker at the moment of the first stop.
+        final class Watching: StackControl, Sendable {
+            let inner: FakeStacks
+            let marker: MarkerFile
+            let seen = Mutex<[String]?>(nil)
+            let mode = Mutex<Int?>(nil)
+            init(inner: FakeStacks, marker: MarkerFile) { self.inner = inner; self.marker = marker }
+            func runningAppStacks() async throws -> [String] { try await inner.runningAppStacks() }
+            func stop(_ stack: String) async throws {
+                let stacks = try marker.read()?.stacks
+                seen.withLock { if $0 == nil { $0 = stacks } }
+                let permissions = try FileManager.default.attributesOfItem(atPath: marker.path)[.posixPermissions] as? Int
+                mode.withLock { if $0 == nil { $0 = permissions } }
+                try await inner.stop(stack)
+            }
+            func start(_ stack: String) async throws { try await inner.start(stack) }
+            func isUp(_ stack: String) async throws -> Bool { try await inner.isUp(stack) }
+        }
+        let control = Watching(inner: FakeStacks(up: ["a", "b"]), marker: marker)
+        let cycle = QuiesceCycle(
+            agent: FakeAgent(), control: control, marker: marker, records: try CycleStore(path: directory.path + "/c.sqlite"),
+            state: QuiesceState(), settings: Self.fast, logger: Logger(label: "test"))
+        let task = Task { await cycle.run() }
+        _ = await eventually { control.seen.withLock { $0 != nil } }
+        #expect(control.seen.withLock { $0 } == ["a", "b"])
+        #expect(control.mode.withLock { $0 } == 0o600)
+        _ = await task.value
+    }
+}

@@ -204,6 +204,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The quiesce loop through the built binaries, on the real engine.
+        .testTarget(
+            name: "QuiesceDockerTests",
+            dependencies: [
+                "AgentAPI", "Stacks", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "StacksDockerTests",
             dependencies: ["Stacks", "TestSupport"],

@@ -10,7 +10,7 @@ public final class AgentHarness: @unchecked Sendable {
     public let repository: String
     public let pin: String
     public private(set) var port = 0
-    private var process: Process?
+    private var process: BackgroundProcess?
     private var logPaths: [String] = []
 
     /// Next to the test bundle in the build directory, or `FELHOM_AGENT_BIN`.
@@ -41,8 +41,7 @@ public final class AgentHarness: @unchecked Sendable {
     }
 
     deinit {
-        process?.terminate()
-        process?.waitUntilExit()
+        process?.stop()
     }
 
     /// Runs a `felhom-agent` command to completion.
@@ -71,38 +70,23 @@ public final class AgentHarness: @unchecked Sendable {
     /// Starts `felhom-agent run` and waits for its "listening" line.
     public func start() async throws {
         let logPath = root.path + "/agent-\(logPaths.count).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
         logPaths.append(logPath)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["run", "--config", configPath]
-        var environment = ProcessInfo.processInfo.environment
-        environment["FELHOM_LOG_LEVEL"] = "debug"
-        process.environment = environment
-        process.standardError = FileHandle(forWritingAtPath: logPath)
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let process = try BackgroundProcess(
+            executable: Self.binary, arguments: ["run", "--config", configPath], logPath: logPath,
+            environment: ["FELHOM_LOG_LEVEL": "debug"])
         self.process = process
-
-        let found = await eventually(timeout: .seconds(30)) { [self] in
-            guard process.isRunning else { return true }
-            let current = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            guard let line = current.split(separator: "\n").first(where: { $0.contains("] listening") }),
-                  let range = line.range(of: "port=") else { return false }
-            port = Int(line[range.upperBound...].prefix(while: \.isNumber)) ?? 0
-            return port != 0
+        guard await process.waitForLine("] listening", timeout: .seconds(30)),
+              let line = process.lines(containing: "] listening").first,
+              let range = line.range(of: "port=") else {
+            throw HarnessError("felhom-agent did not start listening: \(process.log)")
         }
-        guard found, process.isRunning else {
-            throw HarnessError("felhom-agent did not start listening: \(log)")
-        }
+        port = Int(line[range.upperBound...].prefix(while: \.isNumber)) ?? 0
     }
 
     /// Sends `signal` and waits for the process to end.
     public func stop(signal: Int32 = SIGTERM) {
-        guard let process else { return }
-        kill(process.processIdentifier, signal)
-        process.waitUntilExit()
-        self.process = nil
+        process?.stop(signal: signal)
+        process = nil
     }
 
     public var processIdentifier: Int32? { process?.processIdentifier }

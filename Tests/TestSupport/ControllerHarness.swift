@@ -1,0 +1,86 @@
+import Foundation
+import Stacks
+
+/// A real `felhom-controller run` over fixture stacks, talking to a real agent over HTTPS.
+public final class ControllerHarness: @unchecked Sendable {
+    public let fixtures: FixtureStacks
+    public let configPath: String
+    public let apiToken = "api-" + UUID().uuidString
+    public private(set) var apiPort = 0
+    public private(set) var runs: [BackgroundProcess] = []
+
+    /// Next to the test bundle in the build directory, or `FELHOM_CONTROLLER_BIN`.
+    public static var binary: String {
+        if let override = ProcessInfo.processInfo.environment["FELHOM_CONTROLLER_BIN"] { return override }
+        let testBinary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: testBinary).deletingLastPathComponent().appendingPathComponent("felhom-controller").path
+    }
+
+    /// Writes the token files and a config with short intervals; `agentURL` defaults to `agent`'s.
+    public init(
+        fixtures: FixtureStacks, agentURL: String, pin: String, guestToken: String, protected: [String] = [],
+        pollSeconds: Double = 0.5, statusPollSeconds: Double = 0.2, maxQuiesceSeconds: Double = 120, quiesceEnabled: Bool = true
+    ) throws {
+        self.fixtures = fixtures
+        try FileManager.default.createDirectory(atPath: fixtures.stateDirectory, withIntermediateDirectories: true)
+        try guestToken.write(toFile: fixtures.root + "/agent-token", atomically: true, encoding: .utf8)
+        try apiToken.write(toFile: fixtures.root + "/api-token", atomically: true, encoding: .utf8)
+        configPath = fixtures.root + "/controller.yaml"
+        try """
+        stacks_dir: \(fixtures.stacksDirectory)
+        state_dir: \(fixtures.stateDirectory)
+        protected: [\(protected.joined(separator: ", "))]
+        agent: { url: "\(agentURL)", token_file: \(fixtures.root)/agent-token, pin_sha256: "\(pin)" }
+        quiesce: { enabled: \(quiesceEnabled), poll_interval_seconds: \(pollSeconds), status_poll_interval_seconds: \(statusPollSeconds), max_quiesce_seconds: \(maxQuiesceSeconds) }
+        api: { listen: 127.0.0.1:0, token_file: \(fixtures.root)/api-token }
+        """.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    public var markerPath: String { fixtures.stateDirectory + "/quiesce.marker" }
+
+    /// Starts `felhom-controller run` and waits until its customer API listens.
+    @discardableResult
+    public func start() async throws -> BackgroundProcess {
+        let process = try BackgroundProcess(
+            executable: Self.binary, arguments: ["run", "--config", configPath],
+            logPath: fixtures.root + "/controller-\(runs.count).log", environment: ["FELHOM_LOG_LEVEL": "info"])
+        runs.append(process)
+        guard await process.waitForLine("customer API listening", timeout: .seconds(60)),
+              let line = process.lines(containing: "customer API listening").first,
+              let range = line.range(of: "port=") else {
+            throw HarnessError("felhom-controller did not start: \(process.log)")
+        }
+        apiPort = Int(line[range.upperBound...].prefix(while: \.isNumber)) ?? 0
+        return process
+    }
+
+    /// Runs a `felhom-controller` command to completion against this config.
+    public func cli(_ arguments: [String]) async throws -> CommandOutput {
+        try await SubprocessCommandRunner().run(DockerCommand(
+            executable: Self.binary, arguments: arguments + ["--config", configPath], timeout: .seconds(300)))
+    }
+
+    /// The cycle records, newest first, as `cycles --json` prints them.
+    public func cycles() async throws -> [[String: Any]] {
+        let output = try await cli(["cycles", "--json"])
+        return (try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [[String: Any]]) ?? []
+    }
+
+    /// Each stack's status as `stacks list --json` reports it.
+    public func statuses() async throws -> [String: String] {
+        let output = try await cli(["stacks", "list", "--json"])
+        let stacks = (try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [[String: Any]]) ?? []
+        return Dictionary(uniqueKeysWithValues: stacks.compactMap { stack in
+            (stack["name"] as? String).map { ($0, stack["status"] as? String ?? "") }
+        })
+    }
+
+    /// Calls the customer API with curl; returns the status code and body.
+    public func api(_ method: String, _ path: String, token: String? = nil) async throws -> (status: Int, body: String) {
+        var arguments = ["-s", "-X", method, "-w", "\n%{http_code}", "http://127.0.0.1:\(apiPort)\(path)"]
+        if let token = token ?? Optional(apiToken), !token.isEmpty { arguments += ["-H", "Authorization: Bearer \(token)"] }
+        let output = try await SubprocessCommandRunner().run(DockerCommand(executable: "curl", arguments: arguments, timeout: .seconds(120)))
+        let parts = output.standardOutput.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(parts.last ?? "") ?? 0, parts.dropLast().joined(separator: "\n"))
+    }
+}

@@ -22,6 +22,8 @@ extension QuiesceCycle {
             phase = try? await agent.backupStatus(backupID: backupID).phase
             consistency = await reportResumption(backupID: backupID, phase: phase, metadata: metadata)
         }
+        // A compose stop the dead controller started may still be running; it must not land after our start.
+        await control.waitForOrphanedOperations(found.stacks)
         let restarter = StackRestarter(control: control, settings: settings, logger: logger)
         // Run apart from the caller's task so a shutdown during recovery does not strand the stacks.
         _ = await Task { await restarter.restart(found.stacks) }.value

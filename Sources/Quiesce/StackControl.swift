@@ -6,6 +6,9 @@ public protocol StackControl: Sendable {
     func runningAppStacks() async throws -> [String]
     func stop(_ stack: String) async throws
     func start(_ stack: String) async throws
+    /// Waits for docker commands a dead controller left running on these stacks.
+    func waitForOrphanedOperations(_ stacks: [String]) async
+
     /// Whether the stack is up again (running, or partial as a stack with a one-shot service is).
     func isUp(_ stack: String) async throws -> Bool
 }
@@ -30,6 +33,10 @@ public struct ComposeStackControl: StackControl {
 
     public func start(_ stack: String) async throws {
         try await operations.perform(.start, on: stack)
+    }
+
+    public func waitForOrphanedOperations(_ stacks: [String]) async {
+        _ = await OrphanedComposeProcesses.waitForExit(projects: Set(stacks), timeout: catalog.configuration.docker.commandTimeout)
     }
 
     public func isUp(_ stack: String) async throws -> Bool {

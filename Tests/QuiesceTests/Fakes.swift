@@ -48,6 +48,8 @@ final class FakeStacks: StackControl, Sendable {
     func isUp(_ stack: String) async throws -> Bool {
         state.withLock { $0.up.contains(stack) }
     }
+
+    func waitForOrphanedOperations(_ stacks: [String]) async {}
 }
 
 /// The agent in memory: a scripted answer for each call.

@@ -150,6 +150,7 @@ struct QuiesceCycleTests {
             }
             func start(_ stack: String) async throws { try await inner.start(stack) }
             func isUp(_ stack: String) async throws -> Bool { try await inner.isUp(stack) }
+            func waitForOrphanedOperations(_ stacks: [String]) async {}
         }
         let control = Watching(inner: FakeStacks(up: ["a", "b"]), marker: marker)
         let cycle = QuiesceCycle(

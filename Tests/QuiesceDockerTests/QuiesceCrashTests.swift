@@ -1,0 +1,75 @@
+import AgentAPI
+import Foundation
+import Stacks
+import TestSupport
+import Testing
+
+@Suite("SIGKILL the controller at every named point of a cycle (needs docker)", .needsDocker)
+struct QuiesceCrashTests {
+    /// The log line after which the controller is killed, for each point.
+    static let points: [(name: String, line: String)] = [
+        ("after the marker is written", "marker written"),
+        ("during the stops", "stopping stack"),
+        ("after POST /backup", "backup started"),
+        ("while polling", "backup progress"),
+        ("during the restarts", "] stack restarted"),
+    ]
+    static let apps = ["webapp", "sidecar"]
+    static let rounds = 3
+
+    @Test("a fresh controller restarts exactly the marker's stacks and clears the marker, every time")
+    func killAtEveryPoint() async throws {
+        try await withFixtureStacks(Self.apps + ["stubborn"]) { fx in
+            for fixture in Self.apps + ["stubborn"] { try await Docker.up(fx, fixture) }
+            try await Docker.stop(fx, "stubborn")
+            // Enough data that the poll lasts long enough to be interrupted.
+            try Data(randomBytes(300_000_000)).write(to: URL(fileURLWithPath: fx.directory("webapp") + "/data/big.bin"))
+            let agent = try await AgentHarness()
+            let token = try await agent.addGuest("guest", dataDirectory: fx.stacksDirectory)
+            try await agent.start()
+            let client = try agent.client(token: token)
+            let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token)
+            let apps = Set(Self.apps.map(fx.name))
+
+            var table: [(point: String, round: Int, outcome: String)] = []
+            for point in Self.points {
+                for round in 1...Self.rounds {
+                    // One backup at a time: let the previous one finish, then make the next one due.
+                    _ = await eventually(timeout: .seconds(120)) {
+                        guard let latest = try? await client.backupStatus(backupID: nil) else { return true }
+                        return latest.phase == .done || latest.phase == .failed
+                    }
+                    #expect(try await agent.cli(["backup", "request", "guest"]).exitCode == 0)
+
+                    let run = try await controller.start()
+                    let reached = await run.waitForLine(point.line, timeout: .seconds(120))
+                    run.stop(signal: SIGKILL)
+                    #expect(reached, "\(point.name): the log never showed \(point.line)")
+
+                    let marker = FileManager.default.contents(atPath: controller.markerPath)
+                    let markerStacks = marker.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["stacks"] as? [String]
+                    let recovered = try await controller.cli(["recover", "--json"])
+                    let answer = try JSONSerialization.jsonObject(with: Data(recovered.standardOutput.utf8)) as? [String: Any]
+                    let statuses = try await controller.statuses()
+                    let allUp = apps.allSatisfy { statuses[$0] == "running" }
+                    let stubbornDown = statuses[fx.name("stubborn")] == "stopped"
+                    let cleared = !FileManager.default.fileExists(atPath: controller.markerPath)
+
+                    #expect(recovered.exitCode == 0, "\(recovered.standardError)")
+                    #expect(markerStacks.map(Set.init) == apps, "\(point.name) round \(round): marker \(String(describing: markerStacks))")
+                    #expect(answer?["recovered"] as? Bool == true && (answer?["stacks"] as? [String]).map(Set.init) == apps)
+                    #expect(allUp && stubbornDown && cleared, "\(point.name) round \(round): \(statuses)")
+                    let outcome = !reached ? "point not reached"
+                        : allUp && stubbornDown && cleared && markerStacks.map(Set.init) == apps ? "marker's stacks restarted, marker cleared"
+                        : "FAILED: \(statuses), marker cleared \(cleared)"
+                    table.append((point.name, round, outcome))
+                }
+            }
+            print("\nSIGKILL point                | round | outcome")
+            print("-----------------------------|-------|--------")
+            for row in table {
+                print("\(row.point.padding(toLength: 28, withPad: " ", startingAt: 0)) | \(row.round)     | \(row.outcome)")
+            }
+        }
+    }
+}

@@ -196,6 +196,12 @@ let package = Package(
             dependencies: ["AgentAPI", "HostAgent", "Stacks", "TestSupport"],
             swiftSettings: strictSettings
         ),
+        // Both OpenAPI documents, validated with openapi-spec-validator and the golden examples.
+        .testTarget(
+            name: "OpenAPITests",
+            dependencies: ["Stacks"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "QuiesceTests",
             dependencies: [

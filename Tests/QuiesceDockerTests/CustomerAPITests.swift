@@ -1,0 +1,50 @@
+import Foundation
+import Stacks
+import TestSupport
+import Testing
+
+@Suite("The customer API of a running controller (needs docker)", .needsDocker)
+struct CustomerAPITests {
+    @Test("401 without the token, 400 for a bad name, 404 unknown, 403 protected, 409 while a cycle holds the stack")
+    func statuses() async throws {
+        try await withFixtureStacks(["webapp", "traefik"]) { fx in
+            for fixture in ["webapp", "traefik"] { try await Docker.up(fx, fixture) }
+            try Data(randomBytes(400_000_000)).write(to: URL(fileURLWithPath: fx.directory("webapp") + "/data/big.bin"))
+            let agent = try await AgentHarness()
+            let token = try await agent.addGuest("guest", dataDirectory: fx.stacksDirectory)
+            try await agent.start()
+            let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token)
+            let run = try await controller.start()
+            let webapp = fx.name("webapp")
+
+            #expect(try await controller.api("GET", "/healthz", token: "").status == 200)
+            #expect(try await controller.api("GET", "/api/stacks", token: "").status == 401)
+            #expect(try await controller.api("GET", "/api/stacks", token: "wrong").status == 401)
+
+            // While the cycle holds webapp down, a customer restart is refused.
+            #expect(await run.waitForLine("backup started", timeout: .seconds(120)))
+            let held = try await controller.api("POST", "/api/stacks/\(webapp)/restart")
+            #expect(held.status == 409 && held.body.contains("quiescing"), "\(held)")
+            let during = try await controller.api("GET", "/api/backup")
+            #expect(during.status == 200 && during.body.contains(#""state":"quiescing""#) && during.body.contains(webapp), "\(during.body)")
+
+            #expect(await run.waitForLine("quiesce cycle finished", timeout: .seconds(180)))
+            #expect(try await controller.api("POST", "/api/stacks/Bad_Name/restart").status == 400)
+            #expect(try await controller.api("POST", "/api/stacks/\(fx.prefix)-nothing/start").status == 404)
+            let protected = try await controller.api("POST", "/api/stacks/\(fx.name("traefik"))/stop")
+            #expect(protected.status == 403 && protected.body.contains("protected"))
+
+            let restarted = try await controller.api("POST", "/api/stacks/\(webapp)/restart")
+            #expect(restarted.status == 200 && restarted.body.contains(#""status":"running""#), "\(restarted)")
+            let after = try await controller.api("GET", "/api/backup")
+            #expect(after.body.contains(#""state":"idle""#) && after.body.contains(#""outcome":"succeeded""#), "\(after.body)")
+
+            // GET /api/stacks returns the same objects as `stacks list --json`.
+            let listed = try await controller.api("GET", "/api/stacks")
+            let viaAPI = try JSONSerialization.jsonObject(with: Data(listed.body.utf8)) as? [[String: Any]]
+            let viaCLI = try JSONSerialization.jsonObject(with: Data(try await controller.cli(["stacks", "list", "--json"]).standardOutput.utf8)) as? [[String: Any]]
+            #expect(viaAPI.map { NSArray(array: $0) } == viaCLI.map { NSArray(array: $0) })
+            run.stop()
+        }
+    }
+}

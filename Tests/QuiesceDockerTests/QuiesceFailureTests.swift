@@ -91,4 +91,25 @@ struct QuiesceFailureTests {
             #expect(final.phase == .done && final.consistency == .crash)
         }
     }
+
+    @Test("SIGTERM while polling restarts the stacks before the controller exits")
+    func sigterm() async throws {
+        try await withFixtureStacks(Self.apps) { fx in
+            for app in Self.apps { try await Docker.up(fx, app) }
+            try Data(randomBytes(400_000_000)).write(to: URL(fileURLWithPath: fx.directory("webapp") + "/data/big.bin"))
+            let agent = try await AgentHarness()
+            let token = try await agent.addGuest("guest", dataDirectory: fx.stacksDirectory)
+            try await agent.start()
+            let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token)
+            let run = try await controller.start()
+            #expect(await run.waitForLine("backup progress", timeout: .seconds(120)))
+            run.stop(signal: SIGTERM)
+            #expect(run.exitStatus == 0, "\(run.log)")
+            let statuses = try await controller.statuses()
+            for app in Self.apps { #expect(statuses[fx.name(app)] == "running", "\(app)") }
+            #expect(!FileManager.default.fileExists(atPath: controller.markerPath))
+            let cycle = try #require(try await controller.cycles().first)
+            #expect(cycle["consistency"] as? String == "crash" || cycle["phase_reached"] as? String == "done", "\(cycle)")
+        }
+    }
 }

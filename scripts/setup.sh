@@ -11,7 +11,6 @@ set -euo pipefail
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 STATE_DIR=${FELHOM_SETUP_DIR:-/var/lib/felhom-setup}
-DOCKERD_LOG=${FELHOM_DOCKERD_LOG:-/var/log/felhom-dockerd.log}
 PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
 BUSYBOX_IMAGE=felhom/busybox:test
 POSTGRES_IMAGE=felhom/postgres:15
@@ -53,19 +52,7 @@ fi
 
 # Debian's package does not start the service in a container-like machine, and
 # CI starts with no background processes, so we start the daemon ourselves.
-if ! docker info >/dev/null 2>&1; then
-  log "starting dockerd (log: $DOCKERD_LOG)"
-  setsid /usr/sbin/dockerd >"$DOCKERD_LOG" 2>&1 </dev/null &
-  for _ in $(seq 1 60); do
-    docker info >/dev/null 2>&1 && break
-    sleep 0.5
-  done
-  if ! docker info >/dev/null 2>&1; then
-    echo "dockerd did not come up within 30 s; last lines of $DOCKERD_LOG:" >&2
-    tail -n 30 "$DOCKERD_LOG" >&2 || true
-    exit 1
-  fi
-fi
+bash "$(dirname "$0")/start-dockerd.sh"
 
 # --- compose v2 plugin -----------------------------------------------------
 if ! docker compose version >/dev/null 2>&1; then

@@ -14,4 +14,8 @@ public protocol BackupAgent: Sendable {
     func backupResumed(backupID: String) async throws(AgentClientError) -> BackupStatus
     /// `GET /backups`.
     func backups() async throws(AgentClientError) -> [BackupStatus]
+    /// `POST /rollback`: restore the guest's data dir to one of its backups.
+    func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted
+    /// `GET /rollback/status`.
+    func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus
 }

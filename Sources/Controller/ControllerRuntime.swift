@@ -57,4 +57,6 @@ private struct UnreachableAgent: BackupAgent {
     func backupStatus(backupID: String?) async throws(AgentClientError) -> BackupStatus { throw Self.error }
     func backupResumed(backupID: String) async throws(AgentClientError) -> BackupStatus { throw Self.error }
     func backups() async throws(AgentClientError) -> [BackupStatus] { throw Self.error }
+    func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted { throw Self.error }
+    func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus { throw Self.error }
 }

@@ -9,7 +9,7 @@ struct FelhomController: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "felhom-controller",
         abstract: "Manages the docker compose stacks of one felhom guest.",
-        subcommands: [StacksCommand.self, RunCommand.self, RecoverCommand.self, CyclesCommand.self]
+        subcommands: [StacksCommand.self, RunCommand.self, RecoverCommand.self, CyclesCommand.self, RollbackCommand.self]
     )
 
     static func main() async {

@@ -45,7 +45,7 @@ struct RunCommand: AsyncParsableCommand {
                 }
                 let router = CustomerAPI(
                     catalog: runtime.catalog, operations: runtime.operations, state: runtime.state,
-                    cycles: runtime.cycles, agent: runtime.agent
+                    cycles: runtime.cycles, agent: runtime.agent, cycle: runtime.agent == nil ? nil : cycle
                 ).router(token: token)
                 let application = Application(
                     router: router,

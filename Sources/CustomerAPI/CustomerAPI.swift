@@ -14,13 +14,19 @@ public struct CustomerAPI: Sendable {
     let state: QuiesceState
     let cycles: CycleStore?
     let agent: (any BackupAgent)?
+    /// Runs rollbacks; `nil` when there is no agent.
+    let cycle: QuiesceCycle?
 
-    public init(catalog: StackCatalog, operations: StackOperations, state: QuiesceState, cycles: CycleStore?, agent: (any BackupAgent)?) {
+    public init(
+        catalog: StackCatalog, operations: StackOperations, state: QuiesceState, cycles: CycleStore?,
+        agent: (any BackupAgent)?, cycle: QuiesceCycle?
+    ) {
         self.catalog = catalog
         self.operations = operations
         self.state = state
         self.cycles = cycles
         self.agent = agent
+        self.cycle = cycle
     }
 
     /// The router, with `/healthz` open and everything under `/api` behind the token.
@@ -36,6 +42,7 @@ public struct CustomerAPI: Sendable {
             }
         }
         api.get("backup") { _, _ in try await backupState() }
+        api.post("rollback") { request, context in try await rollback(request, context: context) }
         return router
     }
 
@@ -52,6 +59,39 @@ public struct CustomerAPI: Sendable {
         }
         try await operations.perform(operation, on: name)
         return Self.json(try await catalog.info(name))
+    }
+
+    struct RollbackBody: Decodable {
+        var backupID: String
+        enum CodingKeys: String, CodingKey { case backupID = "backup_id" }
+    }
+
+    /// Starts a rollback cycle and answers 202 at once; `GET /api/backup` shows how it went.
+    func rollback(_ request: Request, context: some RequestContext) async throws -> Response {
+        guard let cycle else {
+            throw APIError(status: .serviceUnavailable, code: "no_agent", message: "this controller has no agent configured")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: 64 * 1024)
+        } catch {
+            throw APIError(status: .contentTooLarge, code: "body_too_large", message: "the body is over 64 KiB")
+        }
+        guard let body = try? JSONDecoder().decode(RollbackBody.self, from: Data(buffer.readableBytesView)), !body.backupID.isEmpty else {
+            throw APIError(status: .badRequest, code: "bad_request", message: #"the body must be {"backup_id": "..."}"#)
+        }
+        if case .quiescing = state.snapshot {
+            throw APIError(status: .conflict, code: "quiescing", message: "a backup or rollback is running; try again when it has finished")
+        }
+        // The cycle outlives the request, and its restart must not be cancelled with it.
+        Task {
+            do {
+                _ = try await cycle.run(.rollback(backupID: body.backupID))
+            } catch {
+                context.logger.warning("rollback refused", metadata: ["error": "\(error)"])
+            }
+        }
+        return Self.json(["backup_id": body.backupID, "state": "started"], status: .accepted)
     }
 
     struct BackupState: Encodable {
@@ -98,11 +138,11 @@ public struct CustomerAPI: Sendable {
         return Self.json(result)
     }
 
-    static func json(_ value: some Encodable) -> Response {
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

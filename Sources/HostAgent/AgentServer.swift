@@ -27,12 +27,14 @@ public struct AgentServer: Sendable {
         let report = try StartupRecovery(store: store, backend: backend, logger: logger).run()
         logger.info("startup recovery done", metadata: [
             "failed_ops": "\(report.failedOps.count)", "removed_files": "\(report.removedFiles.count)",
+            "rollbacks": "\(report.rollbacks.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
         ])
 
         let coordinator = BackupCoordinator(store: store, backend: backend, keepLast: configuration.keepLast, logger: logger)
+        let rollbacks = RollbackCoordinator(store: store, backend: backend, logger: logger)
         let router = Router(context: AgentRequestContext.self)
         router.add(middleware: ErrorBodyMiddleware())
-        AgentRoutes(store: store, coordinator: coordinator, now: Date.init).register(on: router)
+        AgentRoutes(store: store, coordinator: coordinator, rollbacks: rollbacks, now: Date.init).register(on: router)
 
         let tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(identity.certificatePath).map { .certificate($0) },
@@ -49,7 +51,7 @@ public struct AgentServer: Sendable {
             logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: coordinator), .init(service: application)],
+                services: [.init(service: coordinator), .init(service: rollbacks), .init(service: application)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

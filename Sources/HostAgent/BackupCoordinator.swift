@@ -31,7 +31,7 @@ public final class BackupCoordinator: Service, Sendable {
         let startedAt = now()
         let outcome = try store.beginBackup(
             guest: guest.name, idempotencyKey: idempotencyKey, request: request,
-            backupID: BackupID.make(at: startedAt), now: startedAt)
+            backupID: OpID.make(prefix: "b", at: startedAt), now: startedAt)
         if case .created(let entry) = outcome {
             logger.info("backup started", metadata: [
                 "guest": "\(guest.name)", "backup_id": "\(entry.backupID)", "quiesced": "\(request.quiesced)",
@@ -100,18 +100,6 @@ public final class BackupCoordinator: Service, Sendable {
         } catch {
             logger.error("pruning old backups failed", metadata: ["guest": "\(guest)", "error": "\(error)"])
         }
-    }
-}
-
-/// Backup ids sort by time: `b-20261125T020000Z-1a2b3c4d`.
-enum BackupID {
-    static func make(at date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let suffix = hexString((0..<4).map { _ in UInt8.random(in: .min ... .max) })
-        return "b-\(formatter.string(from: date))-\(suffix)"
     }
 }
 

@@ -19,17 +19,32 @@ public struct StartupRecovery: Sendable {
     public struct Report: Sendable, Equatable {
         public var failedOps: [String] = []
         public var removedFiles: [String] = []
+        public var rollbacks: [String: String] = [:]
     }
 
     /// An interrupted directory backup cannot be resumed: its archive is partial.
     /// It becomes `failed`, and all of its files go.
     public func run() throws -> Report {
         var report = Report()
+        // Rollback journals first: they decide which tree each data dir keeps.
+        var swept: [String: RollbackRecovery.Outcome] = [:]
+        for guest in try store.guests() {
+            if let (opID, outcome) = try RollbackRecovery(logger: logger).sweep(dataDirectory: guest.dataDirectory) {
+                swept[opID] = outcome
+                report.rollbacks[opID] = outcome.rawValue
+            }
+        }
         for op in try store.inFlightOps() {
             switch op.kind {
             case .backup:
                 try backend.discardBackup(guest: op.guest, backupID: op.id)
                 try store.failOp(op.id, reason: "agent restarted during backup", now: now())
+            case .rollback:
+                if swept[op.id] == .completed {
+                    try store.succeedOp(op.id, now: now())
+                } else {
+                    try store.failOp(op.id, reason: "agent restarted during rollback; the data dir is unchanged", now: now())
+                }
             }
             report.failedOps.append(op.id)
             logger.info("interrupted op failed at startup", metadata: ["op_id": "\(op.id)", "kind": "\(op.kind.rawValue)", "guest": "\(op.guest)"])

@@ -2,6 +2,11 @@ import AgentAPI
 import Foundation
 import GRDB
 
+/// What a cycle stops the stacks for.
+public enum CycleKind: String, Codable, Sendable {
+    case backup, rollback
+}
+
 /// How a cycle ended.
 public enum CycleOutcome: String, Codable, Sendable {
     /// The backup captured the stopped apps and they all run again.
@@ -17,6 +22,7 @@ public struct CycleRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public static let databaseTableName = "cycle"
 
     public var id: String
+    public var kind: CycleKind
     public var startedAt: Date
     public var finishedAt: Date?
     public var stacks: [String]
@@ -30,10 +36,11 @@ public struct CycleRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var downtimeMs: [String: Int]
 
     public init(
-        id: String, startedAt: Date, finishedAt: Date?, stacks: [String], backupID: String?, phaseReached: BackupPhase?,
+        id: String, kind: CycleKind = .backup, startedAt: Date, finishedAt: Date?, stacks: [String], backupID: String?, phaseReached: BackupPhase?,
         consistency: BackupConsistency?, outcome: CycleOutcome, error: String?, downtimeMs: [String: Int]
     ) {
         self.id = id
+        self.kind = kind
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.stacks = stacks
@@ -46,7 +53,7 @@ public struct CycleRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, stacks, consistency, outcome, error
+        case id, kind, stacks, consistency, outcome, error
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case backupID = "backup_id"
@@ -78,6 +85,9 @@ public final class CycleStore: Sendable {
                 table.column("error", .text)
                 table.column("downtime_ms", .text).notNull()
             }
+        }
+        migrator.registerMigration("v2: rollback cycles") { db in
+            try db.alter(table: "cycle") { table in table.add(column: "kind", .text).notNull().defaults(to: CycleKind.backup.rawValue) }
         }
         try migrator.migrate(database)
     }

@@ -40,7 +40,21 @@ public struct QuiesceCycle: Sendable {
         }
         guard due.due else { return nil }
         logger.info("backup due", metadata: ["reason": "\(due.reason?.rawValue ?? "")"])
-        return await run()
+        return try await run(.backup)
+    }
+
+    /// What a cycle does while the stacks are down.
+    public enum Action: Sendable, Equatable {
+        case backup
+        /// Restore the guest's data to this backup.
+        case rollback(backupID: String)
+
+        var kind: CycleKind {
+            switch self {
+            case .backup: .backup
+            case .rollback: .rollback
+            }
+        }
     }
 
     /// What happened between the first stop and the restart.
@@ -53,10 +67,22 @@ public struct QuiesceCycle: Sendable {
     }
 
     /// Runs one cycle now, whether or not a backup is due.
-    public func run() async -> CycleRecord {
+    /// - Throws: `busy` when another cycle runs in this process or a marker is still waiting for recovery.
+    public func run(_ action: Action) async throws(QuiesceError) -> CycleRecord {
+        guard state.reserve() else {
+            throw QuiesceError(.busy, "another quiesce cycle is running; try again when it has finished")
+        }
+        defer { state.release() }
+        if try marker.read() != nil {
+            throw QuiesceError(.busy, "a marker from an unfinished cycle exists; `felhom-controller recover` restarts its stacks first")
+        }
+        return await runReserved(action)
+    }
+
+    private func runReserved(_ action: Action) async -> CycleRecord {
         let cycleID = CycleID.make()
         var record = CycleRecord(
-            id: cycleID, startedAt: Date(), finishedAt: nil, stacks: [], backupID: nil, phaseReached: nil,
+            id: cycleID, kind: action.kind, startedAt: Date(), finishedAt: nil, stacks: [], backupID: nil, phaseReached: nil,
             consistency: nil, outcome: .failed, error: nil, downtimeMs: [:])
         let metadata: Logger.Metadata = ["cycle": "\(cycleID)"]
 
@@ -67,7 +93,8 @@ public struct QuiesceCycle: Sendable {
             record.error = "listing the running app stacks: \(error); nothing was stopped"
             return finish(record, metadata: metadata)
         }
-        var current = QuiesceMarker(cycleID: cycleID, startedAt: record.startedAt, stacks: stacks)
+        var current = QuiesceMarker(cycleID: cycleID, startedAt: record.startedAt, stacks: stacks, kind: action.kind)
+        if case .rollback(let backupID) = action { current.backupID = backupID }
         do {
             try marker.write(current)
         } catch {
@@ -78,7 +105,7 @@ public struct QuiesceCycle: Sendable {
         state.begin(current)
         logger.info("marker written", metadata: metadata.merging(["stacks": "\(stacks.joined(separator: ","))"]) { $1 })
 
-        let quiesced = await quiesce(&current, metadata: metadata)
+        let quiesced = await quiesce(&current, action: action, metadata: metadata)
         record.backupID = quiesced.backupID
         record.phaseReached = quiesced.phase
         record.error = quiesced.failure
@@ -98,8 +125,8 @@ public struct QuiesceCycle: Sendable {
         return finish(record, metadata: metadata)
     }
 
-    /// Stops the stacks, starts the backup and polls it, until the guest may resume.
-    private func quiesce(_ current: inout QuiesceMarker, metadata: Logger.Metadata) async -> Quiesced {
+    /// Stops the stacks, then backs up or rolls back, until the guest may resume.
+    private func quiesce(_ current: inout QuiesceMarker, action: Action, metadata: Logger.Metadata) async -> Quiesced {
         var result = Quiesced()
         let deadline = ContinuousClock.now.advanced(by: settings.maxQuiesce)
         for stack in current.stacks {
@@ -119,6 +146,17 @@ public struct QuiesceCycle: Sendable {
             }
         }
 
+        switch action {
+        case .backup:
+            await backUp(&current, &result, deadline: deadline, metadata: metadata)
+        case .rollback(let backupID):
+            await rollBack(to: backupID, &current, &result, deadline: deadline, metadata: metadata)
+        }
+        return result
+    }
+
+    /// `POST /backup`, then polls until the guest may resume.
+    private func backUp(_ current: inout QuiesceMarker, _ result: inout Quiesced, deadline: ContinuousClock.Instant, metadata: Logger.Metadata) async {
         do {
             let started = try await agent.startBackup(
                 idempotencyKey: current.cycleID, StartBackupRequest(quiesced: true, stacks: current.stacks))
@@ -130,7 +168,7 @@ public struct QuiesceCycle: Sendable {
         } catch {
             result.failure = "starting the backup: \(error)"
             result.cancelled = Task.isCancelled
-            return result
+            return
         }
 
         // Poll errors are retried: the agent may be restarting. The bound ends the wait either way.
@@ -139,11 +177,11 @@ public struct QuiesceCycle: Sendable {
             if Task.isCancelled {
                 result.failure = "the controller is shutting down"
                 result.cancelled = true
-                return result
+                return
             }
             if ContinuousClock.now >= deadline {
                 result.failure = "max_quiesce_seconds reached before the backup released the guest; the backup finishes without us"
-                return result
+                return
             }
             do {
                 let status = try await agent.backupStatus(backupID: result.backupID)
@@ -158,9 +196,9 @@ public struct QuiesceCycle: Sendable {
                 }
                 if status.phase == .failed {
                     result.failure = "the agent reports the backup failed: \(status.error ?? "no reason given")"
-                    return result
+                    return
                 }
-                if status.phase.releasesGuest { return result }
+                if status.phase.releasesGuest { return }
             } catch {
                 logger.warning("backup status poll failed; retrying until max_quiesce_seconds", metadata: metadata.merging(["error": "\(error)"]) { $1 })
             }
@@ -169,12 +207,63 @@ public struct QuiesceCycle: Sendable {
         }
     }
 
+    /// `POST /rollback`, then polls until the rollback is over or the bound is reached.
+    private func rollBack(
+        to backupID: String, _ current: inout QuiesceMarker, _ result: inout Quiesced,
+        deadline: ContinuousClock.Instant, metadata: Logger.Metadata
+    ) async {
+        result.backupID = backupID
+        let opID: String
+        do {
+            opID = try await agent.startRollback(backupID: backupID).opID
+            current.rollbackOpID = opID
+            try marker.write(current)
+            result.phase = .queued
+            logger.info("rollback started", metadata: metadata.merging(["backup_id": "\(backupID)", "op_id": "\(opID)"]) { $1 })
+        } catch {
+            result.failure = "starting the rollback: \(error)"
+            result.cancelled = Task.isCancelled
+            return
+        }
+        while true {
+            if Task.isCancelled {
+                result.failure = "the controller is shutting down"
+                result.cancelled = true
+                return
+            }
+            if ContinuousClock.now >= deadline {
+                result.failure = "max_quiesce_seconds reached before the rollback finished; the agent finishes it without us"
+                return
+            }
+            do {
+                let status = try await agent.rollbackStatus(opID: opID)
+                result.phase = switch status.phase {
+                case .queued: .queued
+                case .running: .running
+                case .done: .done
+                case .failed: .failed
+                }
+                if status.phase == .failed {
+                    result.failure = "the agent reports the rollback failed: \(status.error ?? "no reason given")"
+                    return
+                }
+                if status.phase == .done {
+                    logger.info("rollback done", metadata: metadata.merging(["op_id": "\(opID)"]) { $1 })
+                    return
+                }
+            } catch {
+                logger.warning("rollback status poll failed; retrying until max_quiesce_seconds", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+            try? await Task.sleep(for: settings.statusPollInterval)
+        }
+    }
+
     /// Tells the agent if the backup did not capture the stopped apps, then restarts every marker stack.
     private func unquiesce(
         _ current: QuiesceMarker, quiesced: Quiesced, metadata: Logger.Metadata
     ) async -> (downtime: [String: Int], stillDown: [String], consistency: BackupConsistency?) {
         var consistency: BackupConsistency? = nil
-        if let backupID = current.backupID {
+        if current.kind != .rollback, let backupID = current.backupID {
             consistency = await reportResumption(backupID: backupID, phase: quiesced.phase, metadata: metadata)
         }
         let deadline: ContinuousClock.Instant? = quiesced.cancelled ? .now.advanced(by: settings.shutdownRestartBudget) : nil

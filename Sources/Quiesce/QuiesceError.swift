@@ -7,6 +7,7 @@ public struct QuiesceError: Error, Sendable, CustomStringConvertible {
         case bound
         case cancelled
         case records
+        case busy
     }
 
     public var code: Code

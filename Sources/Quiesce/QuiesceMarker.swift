@@ -10,18 +10,24 @@ public struct QuiesceMarker: Codable, Sendable, Equatable {
     public var startedAt: Date
     /// The running app stacks the cycle stops, in stop order.
     public var stacks: [String]
-    /// Set once the agent has accepted the backup.
+    /// Set once the agent has accepted the backup; for a rollback, the backup restored.
     public var backupID: String?
+    /// `backup`, or `rollback`; absent in markers written before rollbacks existed.
+    public var kind: CycleKind?
+    /// The agent's rollback op, once it has accepted one.
+    public var rollbackOpID: String?
 
-    public init(cycleID: String, startedAt: Date, stacks: [String], backupID: String? = nil) {
+    public init(cycleID: String, startedAt: Date, stacks: [String], backupID: String? = nil, kind: CycleKind = .backup) {
         self.cycleID = cycleID
         self.startedAt = startedAt
         self.stacks = stacks
         self.backupID = backupID
+        self.kind = kind
     }
 
     enum CodingKeys: String, CodingKey {
-        case stacks
+        case stacks, kind
+        case rollbackOpID = "rollback_op_id"
         case cycleID = "cycle_id"
         case startedAt = "started_at"
         case backupID = "backup_id"

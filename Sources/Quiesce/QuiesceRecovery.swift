@@ -18,7 +18,7 @@ extension QuiesceCycle {
 
         var phase: BackupPhase?
         var consistency: BackupConsistency?
-        if let backupID = found.backupID {
+        if found.kind != .rollback, let backupID = found.backupID {
             phase = try? await agent.backupStatus(backupID: backupID).phase
             consistency = await reportResumption(backupID: backupID, phase: phase, metadata: metadata)
         }
@@ -31,7 +31,7 @@ extension QuiesceCycle {
         state.end()
 
         let record = CycleRecord(
-            id: found.cycleID, startedAt: found.startedAt, finishedAt: Date(), stacks: found.stacks,
+            id: found.cycleID, kind: found.kind ?? .backup, startedAt: found.startedAt, finishedAt: Date(), stacks: found.stacks,
             backupID: found.backupID, phaseReached: phase, consistency: consistency, outcome: .recovered,
             error: "the controller stopped during this cycle; its stacks were restarted at the next start",
             downtimeMs: [:])

@@ -10,6 +10,20 @@ public final class QuiesceState: Sendable {
     }
 
     private let current = Mutex(Snapshot.idle)
+    private let reserved = Mutex(false)
+
+    /// Claims the right to run a cycle in this process; false while another holds it.
+    func reserve() -> Bool {
+        reserved.withLock { taken in
+            if taken { return false }
+            taken = true
+            return true
+        }
+    }
+
+    func release() {
+        reserved.withLock { $0 = false }
+    }
 
     public init() {}
 

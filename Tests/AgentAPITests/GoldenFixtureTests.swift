@@ -46,6 +46,13 @@ struct GoldenFixtureTests {
         #expect(try roundTrip(BackupList.self, "backup-list.json").backups == [running, failed])
     }
 
+    @Test("rollback bodies round-trip")
+    func rollbackBodies() throws {
+        #expect(try roundTrip(RollbackRequest.self, "rollback-request.json").backupID.hasPrefix("b-"))
+        #expect(try roundTrip(RollbackStarted.self, "rollback-started.json").opID.hasPrefix("r-"))
+        #expect(try roundTrip(RollbackStatus.self, "rollback-status.json").phase == .running)
+    }
+
     @Test("the error body round-trips")
     func errorBody() throws {
         #expect(try roundTrip(AgentErrorBody.self, "error-not-found.json").error.code == "not_found")

@@ -11,20 +11,6 @@ struct CanMount: TestTrait, SuiteTrait {
 
 @Suite("Backups on disk: a full repository, and exact restores")
 struct AgentStorageTests {
-    /// Paths, types, sizes, link targets and SHA-256 of a tree, read by find and sha256sum, not by the agent's code.
-    static func fingerprint(_ directory: String) async throws -> String {
-        let listing = try await SubprocessCommandRunner().run(DockerCommand(
-            executable: "find", arguments: [directory, "-mindepth", "1", "-printf", "%y %P %s %l\\n"], timeout: .seconds(120)))
-        let hashes = try await SubprocessCommandRunner().run(DockerCommand(
-            executable: "find", arguments: [directory, "-type", "f", "-exec", "sha256sum", "{}", "+"], timeout: .seconds(120)))
-        let relativeHashes = hashes.standardOutput.split(separator: "\n").map { $0.replacingOccurrences(of: directory + "/", with: "") }
-        let directorySizes = listing.standardOutput.split(separator: "\n").map { line in
-            // A directory's st_size depends on the file system, not on what it holds.
-            line.hasPrefix("d ") ? String(line.split(separator: " ").prefix(2).joined(separator: " ")) : String(line)
-        }
-        return (directorySizes.sorted() + relativeHashes.sorted()).joined(separator: "\n")
-    }
-
     @Test("restore --to reproduces the data dir exactly, and refuses a non-empty directory")
     func exactRestore() async throws {
         let agent = try await AgentHarness()
@@ -44,11 +30,11 @@ struct AgentStorageTests {
         let target = agent.root.path + "/restored"
         let restored = try await agent.cli(["restore", id, "--to", target, "--json"])
         #expect(restored.exitCode == 0, "\(restored.standardError)")
-        #expect(try await Self.fingerprint(target) == (try await Self.fingerprint(data)))
+        #expect(try await TreeFingerprint.of(target) == (try await TreeFingerprint.of(data)))
 
         let refused = try await agent.cli(["restore", id, "--to", target])
         #expect(refused.exitCode == 1 && refused.standardError.contains("not empty"))
-        #expect(try await Self.fingerprint(target) == (try await Self.fingerprint(data)))
+        #expect(try await TreeFingerprint.of(target) == (try await TreeFingerprint.of(data)))
     }
 
     @Test("a full repository fails the backup cleanly and keeps the earlier ones", .enabled(if: CanMount.available))

@@ -31,6 +31,8 @@ struct AgentGoldenTests {
         try roundTrip(BackupStatus.self, "backup-status-failed.json")
         try roundTrip(BackupList.self, "backup-list.json")
         try roundTrip(AgentErrorBody.self, "error-not-found.json")
+        try roundTrip(RollbackStarted.self, "rollback-started.json")
+        try roundTrip(RollbackStatus.self, "rollback-status.json")
     }
 
     @Test("a journal entry reports itself as the contract's status")

@@ -104,6 +104,8 @@ final class FakeAgent: BackupAgent, Sendable {
     }
 
     func backups() async throws(AgentClientError) -> [BackupStatus] { [] }
+    func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted { RollbackStarted(opID: "r-1") }
+    func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus { RollbackStatus(opID: opID, phase: .done, error: nil) }
 
     private func status(_ phase: BackupPhase) -> BackupStatus {
         BackupStatus(

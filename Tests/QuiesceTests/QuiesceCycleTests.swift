@@ -53,7 +53,7 @@ struct QuiesceCycleTests {
     func stopFails() async throws {
         let rig = try rig()
         rig.stacks.state.withLock { $0.failStop = ["shop"] }
-        let record = await rig.cycle.run()
+        let record = try await rig.cycle.run(.backup)
         #expect(record.outcome == .failed && record.error?.contains("stopping shop") == true)
         #expect(!rig.agent.calls.contains { $0.hasPrefix("start") })
         #expect(rig.stacks.up == ["shop", "blog", "traefik"])
@@ -63,7 +63,7 @@ struct QuiesceCycleTests {
     @Test("an error from POST /backup restarts the stacks")
     func startFails() async throws {
         let rig = try rig(agent: FakeAgent { $0.startError = .http(status: 500, code: "internal_error", message: "boom") })
-        let record = await rig.cycle.run()
+        let record = try await rig.cycle.run(.backup)
         #expect(record.outcome == .failed && record.backupID == nil)
         #expect(rig.stacks.up == ["shop", "blog", "traefik"] && rig.agent.resumed.isEmpty)
     }
@@ -71,7 +71,7 @@ struct QuiesceCycleTests {
     @Test("a failed phase restarts the stacks and tells the agent the guest resumed")
     func phaseFailed() async throws {
         let rig = try rig(agent: FakeAgent { $0.phases = [.running, .failed] })
-        let record = await rig.cycle.run()
+        let record = try await rig.cycle.run(.backup)
         #expect(record.outcome == .failed && record.phaseReached == .failed)
         #expect(rig.stacks.up == ["shop", "blog", "traefik"])
     }
@@ -79,7 +79,7 @@ struct QuiesceCycleTests {
     @Test("status errors are retried until the bound; then the stacks restart and the backup is crash-consistent")
     func bound() async throws {
         let rig = try rig(agent: FakeAgent { $0.statusError = .connectionRefused(url: "x") })
-        let record = await rig.cycle.run()
+        let record = try await rig.cycle.run(.backup)
         #expect(record.outcome == .failed && record.error?.contains("max_quiesce_seconds") == true)
         #expect(record.consistency == .crash && rig.agent.resumed == ["b-1"])
         #expect(rig.agent.calls.filter { $0 == "status" }.count > 3)
@@ -89,7 +89,7 @@ struct QuiesceCycleTests {
     @Test("snapshotted releases the guest early and keeps the backup app-consistent")
     func snapshotted() async throws {
         let rig = try rig(agent: FakeAgent { $0.phases = [.running, .snapshotted] })
-        let record = await rig.cycle.run()
+        let record = try await rig.cycle.run(.backup)
         #expect(record.outcome == .succeeded && record.consistency == .app && rig.agent.resumed.isEmpty)
     }
 
@@ -98,11 +98,11 @@ struct QuiesceCycleTests {
         let rig = try rig(agent: FakeAgent { $0.phases = [.running] }, settings: QuiesceSettings(
             pollInterval: .seconds(1), statusPollInterval: .milliseconds(20), maxQuiesce: .seconds(60),
             restartRetryBase: .milliseconds(5), restartRetryCap: .milliseconds(20), shutdownRestartBudget: .seconds(5)))
-        let task = Task { await rig.cycle.run() }
+        let task = Task { try await rig.cycle.run(.backup) }
         let polling = await eventually(timeout: .seconds(10), every: .milliseconds(5)) { rig.agent.calls.contains("status") }
         #expect(polling)
         task.cancel()
-        let record = await task.value
+        let record = try await task.value
         #expect(record.outcome == .failed && record.consistency == .crash)
         #expect(rig.stacks.up == ["shop", "blog", "traefik"])
         #expect(try rig.marker.read() == nil)
@@ -112,10 +112,21 @@ struct QuiesceCycleTests {
     func restartRetries() async throws {
         let rig = try rig()
         rig.stacks.state.withLock { $0.failStarts = ["shop": 3] }
-        let record = await rig.cycle.run()
+        let record = try await rig.cycle.run(.backup)
         #expect(rig.stacks.events.filter { $0 == "start shop" }.count == 4)
         #expect(record.outcome == .succeeded && rig.stacks.up.contains("shop"))
         #expect(try rig.marker.read() == nil)
+    }
+
+    @Test("a rollback cycle stops the stacks, rolls back, and restarts them; a second cycle meanwhile is refused")
+    func rollback() async throws {
+        let rig = try rig()
+        let record = try await rig.cycle.run(.rollback(backupID: "b-0"))
+        #expect(record.kind == .rollback && record.outcome == .succeeded && record.backupID == "b-0")
+        #expect(rig.stacks.up == ["shop", "blog", "traefik"] && rig.agent.resumed.isEmpty)
+
+        try rig.marker.write(QuiesceMarker(cycleID: "c-9", startedAt: Date(), stacks: ["shop"]))
+        await #expect(throws: QuiesceError.self) { try await rig.cycle.run(.rollback(backupID: "b-0")) }
     }
 
     @Test("Recover() restarts exactly the marker's stacks and clears it; a stack stopped before stays stopped")
@@ -156,10 +167,10 @@ struct QuiesceCycleTests {
         let cycle = QuiesceCycle(
             agent: FakeAgent(), control: control, marker: marker, records: try CycleStore(path: directory.path + "/c.sqlite"),
             state: QuiesceState(), settings: Self.fast, logger: Logger(label: "test"))
-        let task = Task { await cycle.run() }
+        let task = Task { try await cycle.run(.backup) }
         _ = await eventually { control.seen.withLock { $0 != nil } }
         #expect(control.seen.withLock { $0 } == ["a", "b"])
         #expect(control.mode.withLock { $0 } == 0o600)
-        _ = await task.value
+        _ = try await task.value
     }
 }

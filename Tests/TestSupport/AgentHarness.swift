@@ -68,12 +68,12 @@ public final class AgentHarness: @unchecked Sendable {
     }
 
     /// Starts `felhom-agent run` and waits for its "listening" line.
-    public func start() async throws {
+    public func start(environment: [String: String] = [:]) async throws {
         let logPath = root.path + "/agent-\(logPaths.count).log"
         logPaths.append(logPath)
         let process = try BackgroundProcess(
             executable: Self.binary, arguments: ["run", "--config", configPath], logPath: logPath,
-            environment: ["FELHOM_LOG_LEVEL": "debug"])
+            environment: ["FELHOM_LOG_LEVEL": "debug"].merging(environment) { $1 })
         self.process = process
         guard await process.waitForLine("] listening", timeout: .seconds(30)),
               let line = process.lines(containing: "] listening").first,
@@ -90,6 +90,9 @@ public final class AgentHarness: @unchecked Sendable {
     }
 
     public var processIdentifier: Int32? { process?.processIdentifier }
+
+    /// The running agent process, to wait for its log lines.
+    public var running: BackgroundProcess? { process }
 
     /// Everything every run of this agent logged, in order.
     public var log: String {

@@ -37,6 +37,15 @@ public struct AgentClient: BackupAgent {
         try await call("GET", "/backups", as: BackupList.self).value.backups
     }
 
+    public func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted {
+        try await call("POST", "/rollback", body: RollbackRequest(backupID: backupID), as: RollbackStarted.self).value
+    }
+
+    public func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus {
+        let encoded = opID.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? opID
+        return try await call("GET", "/rollback/status?op_id=" + encoded, as: RollbackStatus.self).value
+    }
+
     /// `GET /healthz`, which needs no token but still goes through the pinned handshake.
     public func health() async throws(AgentClientError) {
         _ = try await send("GET", "/healthz", body: nil, headers: [])

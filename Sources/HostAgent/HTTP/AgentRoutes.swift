@@ -8,6 +8,7 @@ import Logging
 struct AgentRoutes: Sendable {
     let store: AgentStore
     let coordinator: BackupCoordinator
+    let rollbacks: RollbackCoordinator
     let now: @Sendable () -> Date
 
     func register(on router: Router<AgentRequestContext>) {
@@ -18,6 +19,8 @@ struct AgentRoutes: Sendable {
         guarded.get("/backup/status") { request, context in try backupStatus(request, context) }
         guarded.post("/backup/resumed") { request, context in try await backupResumed(request, context) }
         guarded.get("/backups") { _, context in try backups(context) }
+        guarded.post("/rollback") { request, context in try await startRollback(request, context) }
+        guarded.get("/rollback/status") { request, context in try rollbackStatus(request, context) }
     }
 
     func backupDue(_ context: AgentRequestContext) throws -> Response {
@@ -73,6 +76,35 @@ struct AgentRoutes: Sendable {
     func backups(_ context: AgentRequestContext) throws -> Response {
         let guest = try context.requireGuest()
         return JSONResponse.make(BackupList(backups: try store.listedBackups(guest: guest.name).map(\.status)))
+    }
+}
+
+extension AgentRoutes {
+    func startRollback(_ request: Request, _ context: AgentRequestContext) async throws -> Response {
+        let guest = try context.requireGuest()
+        var request = request
+        let body = try await request.decodeJSON(RollbackRequest.self)
+        do {
+            let opID = try rollbacks.start(guest: guest, backupID: body.backupID)
+            return JSONResponse.make(RollbackStarted(opID: opID), status: .accepted)
+        } catch RollbackCoordinator.Refusal.notFound(let message) {
+            throw AgentHTTPError.notFound(message)
+        } catch RollbackCoordinator.Refusal.conflict(let message) {
+            throw AgentHTTPError.conflict(message)
+        } catch RollbackCoordinator.Refusal.preflight(let message) {
+            throw AgentHTTPError.conflict("pre-flight failed, nothing was changed: \(message)")
+        }
+    }
+
+    func rollbackStatus(_ request: Request, _ context: AgentRequestContext) throws -> Response {
+        let guest = try context.requireGuest()
+        guard let id = request.uri.queryParameters["op_id"].map(String.init) else {
+            throw AgentHTTPError.badRequest("GET /rollback/status needs ?op_id=")
+        }
+        guard let op = try store.rollbackOp(id, guest: guest.name) else {
+            throw AgentHTTPError.notFound("no rollback \(id) for guest \(guest.name)")
+        }
+        return JSONResponse.make(op.rollbackStatus)
     }
 }
 

@@ -24,8 +24,9 @@ extension AgentStore {
                 .fetchOne(db) {
                 return .existing(existing)
             }
+            // Any op in flight blocks a backup: a rollback rewrites the very data a backup reads.
             if let running = try OpRecord
-                .filter(Column("guest") == guest && Column("kind") == OpKind.backup.rawValue)
+                .filter(Column("guest") == guest)
                 .filter([OpState.started.rawValue, OpState.running.rawValue].contains(Column("state")))
                 .fetchOne(db) {
                 return .conflict(inFlightID: running.id)

@@ -58,6 +58,16 @@ public final class AgentStore: Sendable {
             }
             try db.create(index: "backup_by_guest", on: "backup", columns: ["guest"])
         }
+        migrator.registerMigration("v2: rollbacks, and why a backup was taken") { db in
+            // NULL for backups a controller asked for; "pre-rollback" for the agent's escape hatch.
+            try db.alter(table: "backup") { table in table.add(column: "reason", .text) }
+            try db.create(table: "rollback") { table in
+                table.primaryKey("id", .text).references("op", onDelete: .restrict)
+                table.column("guest", .text).notNull()
+                table.column("backup_id", .text).notNull()
+                table.column("pre_rollback_backup_id", .text)
+            }
+        }
         return migrator
     }
 }

@@ -43,6 +43,7 @@ public enum OpState: String, Codable, Sendable, CaseIterable {
 /// What an op does.
 public enum OpKind: String, Codable, Sendable {
     case backup
+    case rollback
 }
 
 /// One entry of the op journal.
@@ -83,9 +84,11 @@ struct BackupRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableR
     var sizeBytes: Int64?
     var archivePath: String?
     var prunedAt: Date?
+    /// `pre-rollback` for the agent's own escape-hatch backup; `nil` otherwise.
+    var reason: String? = nil
 
     enum CodingKeys: String, CodingKey {
-        case id, guest, quiesced, stacks, consistency
+        case id, guest, quiesced, stacks, consistency, reason
         case bytesDone = "bytes_done"
         case bytesTotal = "bytes_total"
         case sizeBytes = "size_bytes"

@@ -1,0 +1,73 @@
+import DurableFiles
+import Foundation
+import Logging
+
+/// The startup sweep for rollbacks: finish or undo an interrupted swap, drop staging leftovers.
+///
+/// Either the original tree or the restored one ends up at the data dir,
+/// never a mix and never nothing.
+struct RollbackRecovery: Sendable {
+    let logger: Logger
+
+    enum Outcome: String, Sendable {
+        /// Both renames had happened: the restored data stays.
+        case completed
+        /// The live tree had been moved aside but not replaced: the original is back.
+        case reverted
+        /// No rename had happened: the original never moved.
+        case untouched
+    }
+
+    /// Resolves the journal of one data dir, if there is one. Returns what it did and for which op.
+    func sweep(dataDirectory: String) throws -> (opID: String, outcome: Outcome)? {
+        let manager = FileManager.default
+        var result: (String, Outcome)?
+        if let journal = try RollbackJournal.read(dataDirectory: dataDirectory) {
+            let liveExists = manager.fileExists(atPath: dataDirectory)
+            let oldExists = manager.fileExists(atPath: journal.old)
+            let outcome: Outcome
+            if liveExists && oldExists {
+                outcome = .completed
+                try manager.removeItem(atPath: journal.old)
+            } else if !liveExists && oldExists {
+                outcome = .reverted
+                try DurableFile.rename(journal.old, to: dataDirectory)
+            } else {
+                outcome = .untouched
+            }
+            try journal.remove()
+            result = (journal.opID, outcome)
+            logger.notice("interrupted rollback resolved", metadata: ["op_id": "\(journal.opID)", "outcome": "\(outcome.rawValue)", "data_dir": "\(dataDirectory)"])
+        }
+        try removeStagingLeftovers(dataDirectory: dataDirectory)
+        return result
+    }
+
+    /// A killed extraction may still be writing (tar runs in a session of its own): stop it, then delete.
+    private func removeStagingLeftovers(dataDirectory: String) throws {
+        let parent = (dataDirectory as NSString).deletingLastPathComponent
+        let base = (dataDirectory as NSString).lastPathComponent
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+        where name.hasPrefix(base + ".felhom-staging-") || name.hasPrefix(base + ".felhom-old-") {
+            let path = "\(parent)/\(name)"
+            OrphanedProcesses.kill(argumentsContaining: path)
+            try FileManager.default.removeItem(atPath: path)
+            logger.info("rollback leftover removed", metadata: ["path": "\(path)"])
+        }
+    }
+}
+
+/// Processes a dead agent left running, found by an argument they were started with.
+enum OrphanedProcesses {
+    static func kill(argumentsContaining text: String) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        for entry in entries {
+            guard let pid = Int32(entry), pid != getpid(),
+                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let argv = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if argv.contains(where: { $0.contains(text) }) {
+                Glibc.kill(pid, SIGKILL)
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import AgentAPI
+import Foundation
+import GRDB
+
+/// A rollback op's own columns.
+struct RollbackRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "rollback"
+
+    var id: String
+    var guest: String
+    var backupID: String
+    var preRollbackBackupID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, guest
+        case backupID = "backup_id"
+        case preRollbackBackupID = "pre_rollback_backup_id"
+    }
+}
+
+/// What `POST /rollback` led to.
+public enum BeginRollbackOutcome: Sendable, Equatable {
+    case created(opID: String)
+    case conflict(inFlightID: String)
+}
+
+extension AgentStore {
+    /// Records a rollback op unless another op of the guest is in flight.
+    public func beginRollback(guest: String, backupID: String, opID: String, now: Date) throws -> BeginRollbackOutcome {
+        try database.write { db in
+            if let running = try OpRecord
+                .filter(Column("guest") == guest)
+                .filter([OpState.started.rawValue, OpState.running.rawValue].contains(Column("state")))
+                .fetchOne(db) {
+                return .conflict(inFlightID: running.id)
+            }
+            try OpRecord(
+                id: opID, kind: .rollback, guest: guest, idempotencyKey: nil, state: .started, error: nil,
+                createdAt: now, updatedAt: now, finishedAt: nil
+            ).insert(db)
+            try RollbackRecord(id: opID, guest: guest, backupID: backupID, preRollbackBackupID: nil).insert(db)
+            return .created(opID: opID)
+        }
+    }
+
+    /// The op of one rollback of `guest`; `nil` for another guest's or an unknown id.
+    public func rollbackOp(_ id: String, guest: String) throws -> OpRecord? {
+        try database.read { db in
+            try OpRecord.filter(Column("id") == id && Column("guest") == guest && Column("kind") == OpKind.rollback.rawValue).fetchOne(db)
+        }
+    }
+
+    /// The backup a rollback restores.
+    public func rollbackTarget(_ id: String) throws -> String? {
+        try database.read { db in try RollbackRecord.fetchOne(db, key: id)?.backupID }
+    }
+
+    /// Records the escape-hatch backup of the data as it was before the rollback, as a finished backup.
+    public func recordPreRollbackBackup(rollbackID: String, guest: String, backupID: String, artifact: BackupArtifact, startedAt: Date, now: Date) throws {
+        try database.write { db in
+            try OpRecord(
+                id: backupID, kind: .backup, guest: guest, idempotencyKey: "pre-rollback:\(rollbackID)", state: .succeeded,
+                error: nil, createdAt: startedAt, updatedAt: now, finishedAt: now
+            ).insert(db)
+            try BackupRecord(
+                id: backupID, guest: guest, quiesced: true, stacks: [], consistency: BackupConsistency.app.rawValue,
+                bytesDone: artifact.dataBytes, bytesTotal: artifact.dataBytes, sizeBytes: artifact.sizeBytes,
+                archivePath: artifact.archivePath, prunedAt: nil, reason: "pre-rollback"
+            ).insert(db)
+            try db.execute(sql: "UPDATE rollback SET pre_rollback_backup_id = ? WHERE id = ?", arguments: [backupID, rollbackID])
+        }
+    }
+
+    /// Ends an op as `succeeded`.
+    public func succeedOp(_ id: String, now: Date) throws {
+        try setState(id, .succeeded, error: nil, now: now)
+    }
+}
+
+extension OpRecord {
+    /// The wire form of a rollback op.
+    public var rollbackStatus: RollbackStatus {
+        let phase: RollbackPhase = switch state {
+        case .started: .queued
+        case .running: .running
+        case .succeeded: .done
+        case .failed: .failed
+        }
+        return RollbackStatus(opID: id, phase: phase, error: error)
+    }
+}

@@ -1,0 +1,112 @@
+import AgentAPI
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Starts rollbacks and runs them, one task each, journaled like backups.
+public final class RollbackCoordinator: Service, Sendable {
+    let store: AgentStore
+    let backend: DirectoryBackend
+    let logger: Logger
+    let now: @Sendable () -> Date
+    private let jobs: AsyncStream<Job>
+    private let queue: AsyncStream<Job>.Continuation
+
+    struct Job: Sendable {
+        var opID: String
+        var guest: GuestRecord
+        var backupID: String
+        var manifest: BackupManifest
+    }
+
+    /// Why `start` refused; nothing was touched.
+    public enum Refusal: Error, Sendable {
+        case notFound(String)
+        case conflict(String)
+        case preflight(String)
+    }
+
+    public init(store: AgentStore, backend: DirectoryBackend, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+        self.store = store
+        self.backend = backend
+        self.logger = logger
+        self.now = now
+        (jobs, queue) = AsyncStream.makeStream(of: Job.self)
+    }
+
+    /// Checks the backup belongs to the guest and passes pre-flight, then records and queues the rollback.
+    public func start(guest: GuestRecord, backupID: String) throws -> String {
+        guard let entry = try store.backup(backupID, guest: guest.name), entry.op.state == .succeeded, entry.backup.prunedAt == nil else {
+            throw Refusal.notFound("no finished backup \(backupID) for guest \(guest.name)")
+        }
+        let manifest: BackupManifest
+        do {
+            manifest = try rollback.preflight(guest: guest.name, backupID: backupID, dataDirectory: guest.dataDirectory)
+        } catch {
+            throw Refusal.preflight("\(error)")
+        }
+        let opID = OpID.make(prefix: "r", at: now())
+        switch try store.beginRollback(guest: guest.name, backupID: backupID, opID: opID, now: now()) {
+        case .conflict(let inFlight):
+            throw Refusal.conflict("op \(inFlight) of guest \(guest.name) is still in flight; wait for it to finish")
+        case .created:
+            logger.info("rollback started", metadata: ["guest": "\(guest.name)", "op_id": "\(opID)", "backup_id": "\(backupID)"])
+            queue.yield(Job(opID: opID, guest: guest, backupID: backupID, manifest: manifest))
+            return opID
+        }
+    }
+
+    var rollback: DirectoryRollback { DirectoryRollback(backend: backend, logger: logger) }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                for await job in self.jobs {
+                    group.addTask { await self.execute(job) }
+                }
+            }
+        }
+    }
+
+    func execute(_ job: Job) async {
+        let metadata: Logger.Metadata = ["guest": "\(job.guest.name)", "op_id": "\(job.opID)", "backup_id": "\(job.backupID)"]
+        do {
+            try store.markRunning(job.opID, now: now())
+            logger.info("rollback running", metadata: metadata)
+            try await rollback.run(
+                opID: job.opID, guest: job.guest.name, backupID: job.backupID, dataDirectory: job.guest.dataDirectory,
+                manifest: job.manifest
+            ) {
+                let startedAt = now()
+                let escapeID = OpID.make(prefix: "b", at: startedAt)
+                let artifact = try await backend.createBackup(
+                    BackupJob(backupID: escapeID, guest: job.guest.name, dataDirectory: job.guest.dataDirectory, startedAt: startedAt)
+                ) { _ in }
+                try store.recordPreRollbackBackup(
+                    rollbackID: job.opID, guest: job.guest.name, backupID: escapeID, artifact: artifact, startedAt: startedAt, now: now())
+                logger.info("pre-rollback backup taken", metadata: metadata.merging(["pre_rollback_backup_id": "\(escapeID)"]) { $1 })
+            }
+            try store.succeedOp(job.opID, now: now())
+            logger.info("rollback done", metadata: metadata)
+        } catch {
+            do {
+                try store.failOp(job.opID, reason: "\(error)", now: now())
+            } catch {
+                logger.error("recording a failed rollback failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+            logger.info("rollback failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        }
+    }
+}
+
+/// Op ids sort by time: `r-20261125T020000Z-1a2b3c4d`.
+enum OpID {
+    static func make(prefix: String, at date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let suffix = hexString((0..<4).map { _ in UInt8.random(in: .min ... .max) })
+        return "\(prefix)-\(formatter.string(from: date))-\(suffix)"
+    }
+}

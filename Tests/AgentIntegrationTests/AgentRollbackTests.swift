@@ -1,0 +1,134 @@
+import AgentAPI
+import Foundation
+import Stacks
+import TestSupport
+import Testing
+
+@Suite("Rollback on the agent: the swap survives SIGKILL at every step")
+struct AgentRollbackTests {
+    /// The data as it is when the rollback starts; the backup holds a different tree.
+    static func writeOriginal(_ data: String, bulk: [UInt8]) throws {
+        try? FileManager.default.removeItem(atPath: data)
+        try FileManager.default.createDirectory(atPath: data + "/db", withIntermediateDirectories: true)
+        try Data("after the backup\n".utf8).write(to: URL(fileURLWithPath: data + "/db/state.txt"))
+        try Data("new file\n".utf8).write(to: URL(fileURLWithPath: data + "/db/only-in-original.txt"))
+        var changed = bulk
+        changed[0] ^= 0xff
+        try Data(changed).write(to: URL(fileURLWithPath: data + "/bulk.bin"))
+    }
+
+    static func writeBackedUp(_ data: String, bulk: [UInt8]) throws {
+        try? FileManager.default.removeItem(atPath: data)
+        try FileManager.default.createDirectory(atPath: data + "/db", withIntermediateDirectories: true)
+        try Data("at the backup\n".utf8).write(to: URL(fileURLWithPath: data + "/db/state.txt"))
+        try Data(bulk).write(to: URL(fileURLWithPath: data + "/bulk.bin"))
+    }
+
+    static func leftovers(beside data: String) -> [String] {
+        let parent = (data as NSString).deletingLastPathComponent
+        let base = (data as NSString).lastPathComponent
+        return ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter { $0.hasPrefix(base + ".felhom-") }
+    }
+
+    @Test("SIGKILL during extraction, after the journal, between the renames and before cleanup leaves exactly one whole tree")
+    func crashAtEveryStep() async throws {
+        let agent = try await AgentHarness(keepLast: 50)
+        let data = agent.root.path + "/guest-data"
+        // Large enough that extraction takes a while and can be interrupted.
+        let bulk = randomBytes(120_000_000)
+        try Self.writeBackedUp(data, bulk: bulk)
+        let token = try await agent.addGuest("shop", dataDirectory: data)
+        try await agent.start()
+        var client = try agent.client(token: token)
+        let backupID = try await client.startBackup(idempotencyKey: "base", .init(quiesced: true, stacks: [])).response.backupID
+        #expect(try await agent.waitForFinish(client, backupID: backupID).phase == .done)
+        let backupTree = try await TreeFingerprint.of(data)
+        try Self.writeOriginal(data, bulk: bulk)
+        let originalTree = try await TreeFingerprint.of(data)
+        #expect(backupTree != originalTree)
+        agent.stop()
+
+        let points: [(name: String, failpoint: String?, expected: String)] = [
+            ("during extraction", nil, "original"),
+            ("after the journal is written", "rollback.journal-written", "original"),
+            ("between the two renames", "rollback.between-renames", "original"),
+            ("before cleanup", "rollback.before-cleanup", "backup"),
+        ]
+        var table: [(String, Int, String)] = []
+        for point in points {
+            for round in 1...3 {
+                try Self.writeOriginal(data, bulk: bulk)
+                try await agent.start(environment: point.failpoint.map { ["FELHOM_AGENT_FAILPOINT": $0] } ?? [:])
+                client = try agent.client(token: token)
+                let opID = try await client.startRollback(backupID: backupID).opID
+                let reached: Bool
+                if let failpoint = point.failpoint {
+                    reached = await agent.running?.waitForLine("failpoint=\(failpoint)", timeout: .seconds(120)) ?? false
+                } else {
+                    // Killed once tar has written part of the staging tree.
+                    let staging = data + ".felhom-staging-\(opID)"
+                    reached = await eventually(timeout: .seconds(60), every: .milliseconds(10)) {
+                        let size = (try? FileManager.default.attributesOfItem(atPath: staging + "/bulk.bin")[.size] as? NSNumber)?.int64Value ?? 0
+                        return size > 0 && size < Int64(bulk.count)
+                    }
+                }
+                agent.stop(signal: SIGKILL)
+                try await agent.start()
+                client = try agent.client(token: token)
+
+                let tree = try await TreeFingerprint.of(data)
+                let matches = [tree == originalTree ? "original" : nil, tree == backupTree ? "backup" : nil].compactMap { $0 }
+                let status = try await client.rollbackStatus(opID: opID)
+                let clean = Self.leftovers(beside: data).isEmpty
+                #expect(reached, "\(point.name) round \(round): the point was never reached")
+                #expect(matches == [point.expected], "\(point.name) round \(round): the tree matches \(matches)")
+                #expect(clean, "\(point.name): leftovers \(Self.leftovers(beside: data))")
+                #expect(status.phase == (point.expected == "backup" ? .done : .failed), "\(point.name): \(status)")
+                table.append((point.name, round, !reached ? "point not reached" : matches.count == 1 ? "\(matches[0]) tree, whole; op \(status.phase.rawValue)" : "FAILED: matches \(matches)"))
+                agent.stop()
+            }
+        }
+        print("\nSIGKILL point (rollback)      | round | data dir afterwards")
+        print("------------------------------|-------|--------------------")
+        for (name, round, outcome) in table {
+            print("\(name.padding(toLength: 29, withPad: " ", startingAt: 0)) | \(round)     | \(outcome)")
+        }
+    }
+
+    @Test("a rollback swaps in the backup and keeps a pre-rollback backup; another guest's backup id is 404 and changes nothing")
+    func rollbackAndCrossGuest() async throws {
+        let agent = try await AgentHarness()
+        let data = agent.root.path + "/guest-data"
+        let bulk = randomBytes(1_000_000)
+        try Self.writeBackedUp(data, bulk: bulk)
+        try agent.root.write("other-data/x.txt", Array("x".utf8))
+        let token = try await agent.addGuest("shop", dataDirectory: data)
+        let otherToken = try await agent.addGuest("other", dataDirectory: agent.root.path + "/other-data")
+        try await agent.start()
+        let client = try agent.client(token: token)
+        let other = try agent.client(token: otherToken)
+        let backupID = try await client.startBackup(idempotencyKey: "base", .init(quiesced: true, stacks: [])).response.backupID
+        #expect(try await agent.waitForFinish(client, backupID: backupID).phase == .done)
+        let backupTree = try await TreeFingerprint.of(data)
+        try Self.writeOriginal(data, bulk: bulk)
+        let originalTree = try await TreeFingerprint.of(data)
+
+        await #expect { _ = try await other.startRollback(backupID: backupID) } throws: { ($0 as? AgentClientError)?.httpStatus == 404 }
+        #expect(try await TreeFingerprint.of(data) == originalTree)
+        #expect(try await other.backups().isEmpty)
+
+        let opID = try await client.startRollback(backupID: backupID).opID
+        await #expect { _ = try await other.rollbackStatus(opID: opID) } throws: { ($0 as? AgentClientError)?.httpStatus == 404 }
+        #expect(await eventually { (try? await client.rollbackStatus(opID: opID).phase) == .done })
+        #expect(try await TreeFingerprint.of(data) == backupTree)
+        #expect(Self.leftovers(beside: data).isEmpty)
+
+        // The escape hatch: the data as it was just before, listed like any backup.
+        let listed = try await client.backups()
+        #expect(listed.count == 2)
+        let escape = try #require(listed.first { $0.backupID != backupID })
+        let restored = agent.root.path + "/escape"
+        #expect(try await agent.cli(["restore", escape.backupID, "--to", restored]).exitCode == 0)
+        #expect(try await TreeFingerprint.of(restored) == originalTree.replacingOccurrences(of: data, with: restored))
+    }
+}

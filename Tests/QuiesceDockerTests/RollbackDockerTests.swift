@@ -1,0 +1,52 @@
+import AgentAPI
+import Foundation
+import Stacks
+import TestSupport
+import Testing
+
+@Suite("Rollback of a guest with PostgreSQL, through the controller (needs docker)", .needsDocker)
+struct RollbackDockerTests {
+    static func psql(_ fx: FixtureStacks, _ sql: String) async throws -> String {
+        let ready = await eventually(timeout: .seconds(60), every: .milliseconds(300)) {
+            (try? await Docker.run(["compose", "--project-name", fx.name("pgapp"), "exec", "-T", "db", "pg_isready", "-h", "/tmp"], in: fx.directory("pgapp")).exitCode) == 0
+        }
+        #expect(ready)
+        let result = try await Docker.run(
+            ["compose", "--project-name", fx.name("pgapp"), "exec", "-T", "db", "psql", "-h", "/tmp", "-U", "postgres", "-At", "-c", sql],
+            in: fx.directory("pgapp"))
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test("write rows, back up, write more, roll back: postgres starts clean with exactly the first rows, every app runs")
+    func rollback() async throws {
+        try await withFixtureStacks(["pgapp", "webapp", "traefik"]) { fx in
+            for fixture in ["pgapp", "webapp", "traefik"] { try await Docker.up(fx, fixture) }
+            let agent = try await AgentHarness()
+            let token = try await agent.addGuest("guest", dataDirectory: fx.stacksDirectory)
+            try await agent.start()
+            let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token, quiesceEnabled: true)
+
+            _ = try await Self.psql(fx, "CREATE TABLE rows (id int); INSERT INTO rows SELECT generate_series(1, 1000);")
+            let run = try await controller.start()
+            #expect(await run.waitForLine("quiesce cycle finished", timeout: .seconds(180)))
+            run.stop()
+            let backupID = try #require(try await controller.cycles().first?["backup_id"] as? String)
+            _ = try await Self.psql(fx, "INSERT INTO rows SELECT generate_series(1001, 1500);")
+            #expect(try await Self.psql(fx, "SELECT count(*) FROM rows;") == "1500")
+
+            let rolledBack = try await controller.cli(["rollback", backupID, "--json"])
+            #expect(rolledBack.exitCode == 0, "\(rolledBack.standardOutput) \(rolledBack.standardError)")
+            #expect(rolledBack.standardOutput.contains(#""kind" : "rollback""#) && rolledBack.standardOutput.contains(#""outcome" : "succeeded""#))
+
+            let statuses = try await controller.statuses()
+            for app in ["pgapp", "webapp", "traefik"] { #expect(statuses[fx.name(app)] == "running", "\(app): \(statuses)") }
+            #expect(try await Self.psql(fx, "SELECT count(*) FROM rows;") == "1000")
+            let logs = try await Docker.run(["compose", "--project-name", fx.name("pgapp"), "logs", "--no-color", "--since", "1m", "db"], in: fx.directory("pgapp"))
+            let startLog = logs.standardOutput + logs.standardError
+            #expect(startLog.contains("database system was shut down"), "\(startLog)")
+            #expect(!startLog.contains("redo starts"), "\(startLog)")
+            #expect(!FileManager.default.fileExists(atPath: controller.markerPath))
+        }
+    }
+}

@@ -214,7 +214,7 @@ let package = Package(
         .testTarget(
             name: "QuiesceDockerTests",
             dependencies: [
-                "AgentAPI", "Stacks", "TestSupport",
+                "AgentAPI", "HostAgent", "Stacks", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -12,7 +12,7 @@ struct FelhomAgent: AsyncParsableCommand {
         abstract: "Takes, keeps and restores the backups of felhom guests, and serves them over HTTPS.",
         subcommands: [
             InitCommand.self, GuestCommand.self, RunCommand.self, BackupsCommand.self,
-            BackupCommand.self, RestoreCommand.self, OpsCommand.self,
+            BackupCommand.self, RestoreCommand.self, OpsCommand.self, RestoreTestCommand.self, RestoreTestsCommand.self,
         ]
     )
 

@@ -8,7 +8,7 @@ struct GuestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guest",
         abstract: "Add and list guests.",
-        subcommands: [GuestAddCommand.self, GuestListCommand.self]
+        subcommands: [GuestAddCommand.self, GuestListCommand.self, GuestProbeCommand.self]
     )
 }
 

@@ -18,4 +18,6 @@ public protocol BackupAgent: Sendable {
     func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted
     /// `GET /rollback/status`.
     func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus
+    /// `GET /restore-test/status`: the agent's latest restore test of the guest.
+    func restoreTestStatus() async throws(AgentClientError) -> RestoreTestStatus
 }

@@ -59,4 +59,5 @@ private struct UnreachableAgent: BackupAgent {
     func backups() async throws(AgentClientError) -> [BackupStatus] { throw Self.error }
     func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted { throw Self.error }
     func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus { throw Self.error }
+    func restoreTestStatus() async throws(AgentClientError) -> RestoreTestStatus { throw Self.error }
 }

@@ -100,10 +100,12 @@ public struct CustomerAPI: Sendable {
         var since: Date?
         var cycles: [CycleRecord]
         var agentLatest: BackupStatus?
+        var restoreTest: RestoreTestStatus?
         var agentError: String?
 
         enum CodingKeys: String, CodingKey {
             case state, stacks, since, cycles
+            case restoreTest = "restore_test"
             case agentLatest = "agent_latest"
             case agentError = "agent_error"
         }
@@ -115,12 +117,13 @@ public struct CustomerAPI: Sendable {
             try container.encode(since, forKey: .since)
             try container.encode(cycles, forKey: .cycles)
             try container.encode(agentLatest, forKey: .agentLatest)
+            try container.encode(restoreTest, forKey: .restoreTest)
             try container.encode(agentError, forKey: .agentError)
         }
     }
 
     func backupState() async throws -> Response {
-        var result = BackupState(state: "idle", stacks: [], since: nil, cycles: try cycles?.recent(limit: 10) ?? [], agentLatest: nil, agentError: nil)
+        var result = BackupState(state: "idle", stacks: [], since: nil, cycles: try cycles?.recent(limit: 10) ?? [], agentLatest: nil, restoreTest: nil, agentError: nil)
         if case .quiescing(_, let stacks, let since) = state.snapshot {
             result.state = "quiescing"
             result.stacks = stacks
@@ -128,7 +131,11 @@ public struct CustomerAPI: Sendable {
         }
         if let agent {
             do {
+                // The agent only reports restore tests; the controller never runs them.
+                result.restoreTest = try await agent.restoreTestStatus()
                 result.agentLatest = try await agent.backupStatus(backupID: nil)
+            } catch AgentClientError.http(404, _, _) {
+                result.agentLatest = nil
             } catch {
                 result.agentError = "\(error)"
             }

@@ -9,6 +9,7 @@ import Foundation
 /// repository: /var/lib/felhom-agent/backups
 /// backend: directory
 /// retention: { keep_last: 7 }
+/// restore_test: { interval_seconds: 86400 }   # optional; 0 turns scheduled restore tests off
 /// ```
 public struct AgentConfiguration: Sendable, Equatable {
     public static let defaultPath = "/etc/felhom/agent.yaml"
@@ -18,6 +19,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var stateDirectory: String
     public var repository: String
     public var keepLast: Int
+    /// Between two scheduled restore tests of a guest; `nil` when they are off.
+    public var restoreTestInterval: Duration? = .seconds(86400)
 
     public var databasePath: String { "\(stateDirectory)/agent.sqlite" }
     public var identity: TLSIdentity { TLSIdentity(directory: "\(stateDirectory)/tls") }
@@ -38,7 +41,7 @@ public struct AgentConfiguration: Sendable, Equatable {
         let reader = ConfigReader(path: path)
         let top = try reader.mapping(
             ConfigFile.root(of: text, path: path), key: nil,
-            allowed: ["listen", "state_dir", "repository", "backend", "retention"])
+            allowed: ["listen", "state_dir", "repository", "backend", "retention", "restore_test"])
 
         guard let listenNode = top["listen"] else { throw reader.fail("listen", "is required, e.g. 127.0.0.1:8443") }
         let listen = try reader.string(listenNode, key: "listen")
@@ -62,8 +65,16 @@ public struct AgentConfiguration: Sendable, Equatable {
                 keepLast = try reader.integer(node, key: "retention.keep_last", minimum: 1)
             }
         }
-        return AgentConfiguration(
+        var configuration = AgentConfiguration(
             listenHost: String(listen[..<colon]), listenPort: port, stateDirectory: stateDirectory,
             repository: repository, keepLast: keepLast)
+        if let restoreTest = top["restore_test"] {
+            let section = try reader.mapping(restoreTest, key: "restore_test", allowed: ["interval_seconds"])
+            if let node = section["interval_seconds"] {
+                let seconds = try reader.integer(node, key: "restore_test.interval_seconds", minimum: 0)
+                configuration.restoreTestInterval = seconds == 0 ? nil : .seconds(seconds)
+            }
+        }
+        return configuration
     }
 }

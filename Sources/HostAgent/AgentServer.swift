@@ -30,11 +30,19 @@ public struct AgentServer: Sendable {
             "rollbacks": "\(report.rollbacks.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
         ])
 
+        let restoreTests = RestoreTestRunner(
+            store: store, repository: configuration.repository, stateDirectory: configuration.stateDirectory, logger: logger)
+        let swept = await restoreTests.sweep()
+        logger.info("restore test sweep done", metadata: ["removed": "\(swept.count)"])
+
         let coordinator = BackupCoordinator(store: store, backend: backend, keepLast: configuration.keepLast, logger: logger)
         let rollbacks = RollbackCoordinator(store: store, backend: backend, logger: logger)
         let router = Router(context: AgentRequestContext.self)
         router.add(middleware: ErrorBodyMiddleware())
-        AgentRoutes(store: store, coordinator: coordinator, rollbacks: rollbacks, now: Date.init).register(on: router)
+        AgentRoutes(
+            store: store, coordinator: coordinator, rollbacks: rollbacks,
+            restoreTestInterval: configuration.restoreTestInterval ?? .seconds(86400), now: Date.init
+        ).register(on: router)
 
         let tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(identity.certificatePath).map { .certificate($0) },
@@ -49,9 +57,15 @@ public struct AgentServer: Sendable {
                 logger.notice("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")", "port": "\(channel.localAddress?.port ?? 0)"])
             },
             logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: coordinator), .init(service: rollbacks), .init(service: application),
+        ]
+        if let interval = configuration.restoreTestInterval {
+            services.append(.init(service: RestoreTestScheduler(runner: restoreTests, store: store, interval: interval, logger: logger)))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: coordinator), .init(service: rollbacks), .init(service: application)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

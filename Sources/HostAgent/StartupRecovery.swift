@@ -39,6 +39,8 @@ public struct StartupRecovery: Sendable {
             case .backup:
                 try backend.discardBackup(guest: op.guest, backupID: op.id)
                 try store.failOp(op.id, reason: "agent restarted during backup", now: now())
+            case .restoreTest:
+                try store.failOp(op.id, reason: "agent restarted during restore test", now: now())
             case .rollback:
                 if swept[op.id] == .completed {
                     try store.succeedOp(op.id, now: now())

@@ -51,6 +51,7 @@ struct GoldenFixtureTests {
         #expect(try roundTrip(RollbackRequest.self, "rollback-request.json").backupID.hasPrefix("b-"))
         #expect(try roundTrip(RollbackStarted.self, "rollback-started.json").opID.hasPrefix("r-"))
         #expect(try roundTrip(RollbackStatus.self, "rollback-status.json").phase == .running)
+        #expect(try roundTrip(RestoreTestStatus.self, "restore-test-status.json").checks.count == 3)
     }
 
     @Test("the error body round-trips")

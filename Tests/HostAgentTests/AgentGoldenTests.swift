@@ -33,6 +33,7 @@ struct AgentGoldenTests {
         try roundTrip(AgentErrorBody.self, "error-not-found.json")
         try roundTrip(RollbackStarted.self, "rollback-started.json")
         try roundTrip(RollbackStatus.self, "rollback-status.json")
+        try roundTrip(RestoreTestStatus.self, "restore-test-status.json")
     }
 
     @Test("a journal entry reports itself as the contract's status")

@@ -38,6 +38,8 @@ struct CustomerAPITests {
             #expect(restarted.status == 200 && restarted.body.contains(#""status":"running""#), "\(restarted)")
             let after = try await controller.api("GET", "/api/backup")
             #expect(after.body.contains(#""state":"idle""#) && after.body.contains(#""outcome":"succeeded""#), "\(after.body)")
+            // The agent's restore-test status is shown; the controller never runs one.
+            #expect(after.body.contains(#""restore_test":{"#) && after.body.contains(#""agent_error":null"#), "\(after.body)")
 
             // GET /api/stacks returns the same objects as `stacks list --json`.
             let listed = try await controller.api("GET", "/api/stacks")

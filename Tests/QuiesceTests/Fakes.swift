@@ -106,6 +106,7 @@ final class FakeAgent: BackupAgent, Sendable {
     func backups() async throws(AgentClientError) -> [BackupStatus] { [] }
     func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted { RollbackStarted(opID: "r-1") }
     func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus { RollbackStatus(opID: opID, phase: .done, error: nil) }
+    func restoreTestStatus() async throws(AgentClientError) -> RestoreTestStatus { RestoreTestStatus(backupID: nil, startedAt: nil, finishedAt: nil, result: nil, checks: [], nextDueAt: nil) }
 
     private func status(_ phase: BackupPhase) -> BackupStatus {
         BackupStatus(

@@ -46,6 +46,10 @@ public struct AgentClient: BackupAgent {
         return try await call("GET", "/rollback/status?op_id=" + encoded, as: RollbackStatus.self).value
     }
 
+    public func restoreTestStatus() async throws(AgentClientError) -> RestoreTestStatus {
+        try await call("GET", "/restore-test/status", as: RestoreTestStatus.self).value
+    }
+
     /// `GET /healthz`, which needs no token but still goes through the pinned handshake.
     public func health() async throws(AgentClientError) {
         _ = try await send("GET", "/healthz", body: nil, headers: [])

@@ -46,7 +46,7 @@ public struct ArchiveRestorer: Sendable {
             output: .discarded,
             error: .string(limit: 16 << 10))
         guard case .exited(0) = result.terminationStatus else {
-            throw RestoreError("tar could not extract \(backupID) into \(destination): \(result.standardError ?? "")")
+            throw RestoreError("tar could not extract \(backupID) into \(destination): \(result.standardError)")
         }
         let problems = try DataTree.read(destination).differences(from: DataTree(manifest: manifest))
         guard problems.isEmpty else {

@@ -85,7 +85,7 @@ struct DirectoryRollback: Sendable {
             arguments: ["--extract", "--zstd", "--file=\(archive)", "--directory=\(directory)", "--numeric-owner"],
             platformOptions: options, output: .discarded, error: .string(limit: 16 << 10))
         guard case .exited(0) = result.terminationStatus else {
-            throw Failure(description: "tar could not extract \(archive): \(result.standardError ?? "")")
+            throw Failure(description: "tar could not extract \(archive): \(result.standardError)")
         }
     }
 }

@@ -9,6 +9,7 @@ struct AgentRoutes: Sendable {
     let store: AgentStore
     let coordinator: BackupCoordinator
     let rollbacks: RollbackCoordinator
+    let restoreTestInterval: Duration
     let now: @Sendable () -> Date
 
     func register(on router: Router<AgentRequestContext>) {
@@ -21,6 +22,7 @@ struct AgentRoutes: Sendable {
         guarded.get("/backups") { _, context in try backups(context) }
         guarded.post("/rollback") { request, context in try await startRollback(request, context) }
         guarded.get("/rollback/status") { request, context in try rollbackStatus(request, context) }
+        guarded.get("/restore-test/status") { _, context in try restoreTestStatus(context) }
     }
 
     func backupDue(_ context: AgentRequestContext) throws -> Response {
@@ -105,6 +107,16 @@ extension AgentRoutes {
             throw AgentHTTPError.notFound("no rollback \(id) for guest \(guest.name)")
         }
         return JSONResponse.make(op.rollbackStatus)
+    }
+}
+
+extension AgentRoutes {
+    func restoreTestStatus(_ context: AgentRequestContext) throws -> Response {
+        let guest = try context.requireGuest()
+        guard let latest = try store.restoreTests(guest: guest.name).first else {
+            return JSONResponse.make(RestoreTestStatus(backupID: nil, startedAt: nil, finishedAt: nil, result: nil, checks: [], nextDueAt: nil))
+        }
+        return JSONResponse.make(latest.status(interval: restoreTestInterval))
     }
 }
 

@@ -68,6 +68,17 @@ public final class AgentStore: Sendable {
                 table.column("pre_rollback_backup_id", .text)
             }
         }
+        migrator.registerMigration("v3: restore tests and probes") { db in
+            try db.alter(table: "guest") { table in table.add(column: "probe", .text) }
+            try db.create(table: "restore_test") { table in
+                table.primaryKey("id", .text).references("op", onDelete: .restrict)
+                table.column("guest", .text).notNull()
+                table.column("backup_id", .text).notNull()
+                table.column("result", .text)
+                table.column("checks", .text).notNull()
+            }
+            try db.create(index: "restore_test_by_guest", on: "restore_test", columns: ["guest"])
+        }
         return migrator
     }
 }

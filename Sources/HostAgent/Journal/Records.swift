@@ -13,6 +13,8 @@ public struct GuestRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     /// Set by `felhom-agent backup request`; cleared by the next successful backup.
     public var backupRequestedAt: Date?
     public var createdAt: Date
+    /// What a restore test starts on the restored data; `nil` runs only the manifest check.
+    public var probe: RestoreProbe? = nil
 
     public init(name: String, dataDirectory: String, intervalSeconds: Int, tokenSHA256: String, backupRequestedAt: Date?, createdAt: Date) {
         self.name = name
@@ -30,6 +32,32 @@ public struct GuestRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
         case tokenSHA256 = "token_sha256"
         case backupRequestedAt = "backup_requested_at"
         case createdAt = "created_at"
+        case probe
+    }
+}
+
+/// A guest's restore-test probe: one compose service from the backup, started on the restored data.
+public struct RestoreProbe: Codable, Sendable, Equatable {
+    /// The directory inside the data dir that holds the compose file, e.g. `pgapp`.
+    public var directory: String
+    public var service: String
+    /// A log line pattern that must appear, e.g. `database system is ready to accept connections`.
+    public var expect: String
+    /// A pattern that must not appear, e.g. `redo starts`.
+    public var reject: String?
+    public var timeoutSeconds: Int
+
+    public init(directory: String, service: String, expect: String, reject: String?, timeoutSeconds: Int) {
+        self.directory = directory
+        self.service = service
+        self.expect = expect
+        self.reject = reject
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case directory, service, expect, reject
+        case timeoutSeconds = "timeout_seconds"
     }
 }
 
@@ -44,6 +72,7 @@ public enum OpState: String, Codable, Sendable, CaseIterable {
 public enum OpKind: String, Codable, Sendable {
     case backup
     case rollback
+    case restoreTest = "restore_test"
 }
 
 /// One entry of the op journal.

@@ -8,8 +8,9 @@ import Testing
 
 @Suite("One quiesce cycle, with docker and the agent behind seams")
 struct QuiesceCycleTests {
+    /// Short waits; a bound far away, so only the test of the bound ever reaches it, however loaded the machine.
     static let fast = QuiesceSettings(
-        pollInterval: .milliseconds(10), statusPollInterval: .milliseconds(5), maxQuiesce: .milliseconds(300),
+        pollInterval: .milliseconds(10), statusPollInterval: .milliseconds(5), maxQuiesce: .seconds(60),
         restartRetryBase: .milliseconds(5), restartRetryCap: .milliseconds(20), shutdownRestartBudget: .milliseconds(200))
 
     struct Rig {
@@ -78,11 +79,13 @@ struct QuiesceCycleTests {
 
     @Test("status errors are retried until the bound; then the stacks restart and the backup is crash-consistent")
     func bound() async throws {
-        let rig = try rig(agent: FakeAgent { $0.statusError = .connectionRefused(url: "x") })
+        var settings = Self.fast
+        settings.maxQuiesce = .seconds(2)
+        let rig = try rig(agent: FakeAgent { $0.statusError = .connectionRefused(url: "x") }, settings: settings)
         let record = try await rig.cycle.run(.backup)
         #expect(record.outcome == .failed && record.error?.contains("max_quiesce_seconds") == true)
         #expect(record.consistency == .crash && rig.agent.resumed == ["b-1"])
-        #expect(rig.agent.calls.filter { $0 == "status" }.count > 3)
+        #expect(rig.agent.calls.filter { $0 == "status" }.count >= 2, "a failed poll is retried, not taken as the end")
         #expect(rig.stacks.up == ["shop", "blog", "traefik"])
     }
 

@@ -103,14 +103,14 @@ struct StackOperationsDockerTests {
     func timeoutKillsProcessTree() async throws {
         try await withFixtureStacks(["stubborn"]) { fx in
             let name = fx.name("stubborn")
-            // This copy ignores SIGTERM for 60 s; the stop may take 3 s, long enough for compose to print.
+            // This copy ignores SIGTERM for 60 s; the stop may take 8 s, long enough for compose to print even on a loaded machine.
             let composeFile = fx.directory("stubborn") + "/compose.yaml"
             try String(contentsOfFile: composeFile, encoding: .utf8)
                 .replacingOccurrences(of: "stop_grace_period: 2s", with: "stop_grace_period: 60s")
                 .write(toFile: composeFile, atomically: true, encoding: .utf8)
             try await StackOperations(configuration: fx.configuration(), runner: SubprocessCommandRunner()).perform(.up, on: name)
 
-            let docker = DockerSettings(operationTimeouts: [.stop: .seconds(3)])
+            let docker = DockerSettings(operationTimeouts: [.stop: .seconds(8)])
             let operations = StackOperations(configuration: fx.configuration(docker: docker), runner: SubprocessCommandRunner())
             let started = ContinuousClock.now
             await #expect {

@@ -31,6 +31,7 @@ public final class AgentHarness: @unchecked Sendable {
         repository: \(self.repository)
         backend: directory
         retention: { keep_last: \(keepLast) }
+        restore_test: { interval_seconds: 0 }
         """.write(toFile: configPath, atomically: true, encoding: .utf8)
         let initialized = try await Self.cli(["init", "--json", "--config", configPath])
         guard initialized.exitCode == 0, let json = try JSONSerialization.jsonObject(with: Data(initialized.standardOutput.utf8)) as? [String: String],

@@ -24,9 +24,10 @@ extension AgentStore {
                 .fetchOne(db) {
                 return .existing(existing)
             }
-            // Any op in flight blocks a backup: a rollback rewrites the very data a backup reads.
+            // A backup or a rollback in flight blocks a backup (a rollback rewrites the data a backup reads);
+            // a restore test only reads an archive, so it blocks nothing.
             if let running = try OpRecord
-                .filter(Column("guest") == guest)
+                .filter(Column("guest") == guest && Column("kind") != OpKind.restoreTest.rawValue)
                 .filter([OpState.started.rawValue, OpState.running.rawValue].contains(Column("state")))
                 .fetchOne(db) {
                 return .conflict(inFlightID: running.id)

@@ -29,7 +29,7 @@ extension AgentStore {
     public func beginRollback(guest: String, backupID: String, opID: String, now: Date) throws -> BeginRollbackOutcome {
         try database.write { db in
             if let running = try OpRecord
-                .filter(Column("guest") == guest)
+                .filter(Column("guest") == guest && Column("kind") != OpKind.restoreTest.rawValue)
                 .filter([OpState.started.rawValue, OpState.running.rawValue].contains(Column("state")))
                 .fetchOne(db) {
                 return .conflict(inFlightID: running.id)

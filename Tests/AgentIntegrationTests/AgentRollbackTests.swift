@@ -30,6 +30,14 @@ struct AgentRollbackTests {
         return ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter { $0.hasPrefix(base + ".felhom-") }
     }
 
+    /// Whether a tar is writing into `staging` right now.
+    static func tarIsExtracting(into staging: String) -> Bool {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).contains { entry in
+            guard Int32(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
+            return String(decoding: data, as: UTF8.self).contains("--directory=\(staging)")
+        }
+    }
+
     @Test("SIGKILL during extraction, after the journal, between the renames and before cleanup leaves exactly one whole tree")
     func crashAtEveryStep() async throws {
         let agent = try await AgentHarness(keepLast: 50)
@@ -48,8 +56,8 @@ struct AgentRollbackTests {
         #expect(backupTree != originalTree)
         agent.stop()
 
-        let points: [(name: String, failpoint: String?, expected: String)] = [
-            ("during extraction", nil, "original"),
+        let points: [(name: String, failpoint: String, expected: String)] = [
+            ("during extraction", "rollback.extracting", "original"),
             ("after the journal is written", "rollback.journal-written", "original"),
             ("between the two renames", "rollback.between-renames", "original"),
             ("before cleanup", "rollback.before-cleanup", "backup"),
@@ -58,20 +66,11 @@ struct AgentRollbackTests {
         for point in points {
             for round in 1...3 {
                 try Self.writeOriginal(data, bulk: bulk)
-                try await agent.start(environment: point.failpoint.map { ["FELHOM_AGENT_FAILPOINT": $0] } ?? [:])
+                try await agent.start(environment: ["FELHOM_AGENT_FAILPOINT": point.failpoint])
                 client = try agent.client(token: token)
                 let opID = try await client.startRollback(backupID: backupID).opID
-                let reached: Bool
-                if let failpoint = point.failpoint {
-                    reached = await agent.running?.waitForLine("failpoint=\(failpoint)", timeout: .seconds(120)) ?? false
-                } else {
-                    // Killed once tar has written part of the staging tree.
-                    let staging = data + ".felhom-staging-\(opID)"
-                    reached = await eventually(timeout: .seconds(60), every: .milliseconds(10)) {
-                        let size = (try? FileManager.default.attributesOfItem(atPath: staging + "/bulk.bin")[.size] as? NSNumber)?.int64Value ?? 0
-                        return size > 0 && size < Int64(bulk.count)
-                    }
-                }
+                let reached = await agent.running?.waitForLine("failpoint=\(point.failpoint)", timeout: .seconds(120)) ?? false
+                let tarRunning = Self.tarIsExtracting(into: data + ".felhom-staging-\(opID)")
                 agent.stop(signal: SIGKILL)
                 try await agent.start()
                 client = try agent.client(token: token)
@@ -84,7 +83,8 @@ struct AgentRollbackTests {
                 #expect(matches == [point.expected], "\(point.name) round \(round): the tree matches \(matches)")
                 #expect(clean, "\(point.name): leftovers \(Self.leftovers(beside: data))")
                 #expect(status.phase == (point.expected == "backup" ? .done : .failed), "\(point.name): \(status)")
-                table.append((point.name, round, !reached ? "point not reached" : matches.count == 1 ? "\(matches[0]) tree, whole; op \(status.phase.rawValue)" : "FAILED: matches \(matches)"))
+                let note = point.failpoint == "rollback.extracting" ? (tarRunning ? "; tar was still extracting" : "; tar had finished") : ""
+                table.append((point.name, round, !reached ? "point not reached" : matches.count == 1 ? "\(matches[0]) tree, whole; op \(status.phase.rawValue)\(note)" : "FAILED: matches \(matches)"))
                 agent.stop()
             }
         }

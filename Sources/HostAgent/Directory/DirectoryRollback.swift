@@ -83,7 +83,11 @@ struct DirectoryRollback: Sendable {
         let result = try await Subprocess.run(
             .name("tar"),
             arguments: ["--extract", "--zstd", "--file=\(archive)", "--directory=\(directory)", "--numeric-owner"],
-            platformOptions: options, output: .discarded, error: .string(limit: 16 << 10))
+            platformOptions: options, input: .none, output: .discarded, error: .string(limit: 16 << 10)
+        ) { _ in
+            // tar keeps extracting while a crash test freezes the agent here and kills it.
+            await Failpoint.reach("rollback.extracting", logger: logger)
+        }
         guard case .exited(0) = result.terminationStatus else {
             throw Failure(description: "tar could not extract \(archive): \(result.standardError)")
         }

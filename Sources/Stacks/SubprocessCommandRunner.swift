@@ -29,7 +29,7 @@ public struct SubprocessCommandRunner: CommandRunner {
     }
 
     private enum Finish: Sendable {
-        case exited(TerminationStatus)
+        case exited(TerminationStatus, String, String)
         case timerFired
     }
 
@@ -42,20 +42,21 @@ public struct SubprocessCommandRunner: CommandRunner {
     }
 
     public func run(_ command: DockerCommand) async throws(CommandRunError) -> CommandOutput {
-        let stdout = OutputCollector(limit: outputLimit)
-        let stderr = OutputCollector(limit: outputLimit)
         let process = RunningProcessGroup()
-
         let options = Self.platformOptions
         let executable: Executable = command.executable.contains("/")
             ? .path(FilePath(command.executable)) : .name(command.executable)
         let workingDirectory = command.workingDirectory.map { FilePath($0) }
+        let limit = outputLimit
 
-        let status: TerminationStatus
+        let outcome: (status: TerminationStatus, stdout: String, stderr: String)
         let timedOut: Bool
         do {
-            (status, timedOut) = try await withThrowingTaskGroup(of: Finish.self) { group in
+            (outcome, timedOut) = try await withThrowingTaskGroup(of: Finish.self) { group in
                 group.addTask {
+                    // swift-subprocess collects both streams to the end itself. Reading them in the
+                    // body instead races the child's exit: the library cancels reads still pending
+                    // when the process ends, which looked like a cancellation of the whole command.
                     let result = try await Subprocess.run(
                         executable,
                         arguments: Arguments(command.arguments),
@@ -63,18 +64,13 @@ public struct SubprocessCommandRunner: CommandRunner {
                         workingDirectory: workingDirectory,
                         platformOptions: options,
                         input: .none,
-                        output: .sequence,
-                        error: .sequence
+                        output: .string(limit: limit),
+                        error: .string(limit: limit)
                     ) { execution in
                         process.started(execution.processIdentifier.value)
-                        defer { process.finished() }
-                        try await withThrowingTaskGroup(of: Void.self) { streams in
-                            streams.addTask { try await stdout.drain(execution.standardOutput) }
-                            streams.addTask { try await stderr.drain(execution.standardError) }
-                            try await streams.waitForAll()
-                        }
                     }
-                    return .exited(result.terminationStatus)
+                    process.finished()
+                    return .exited(result.terminationStatus, result.standardOutput, result.standardError)
                 }
                 group.addTask {
                     try await Task.sleep(for: command.timeout)
@@ -83,9 +79,9 @@ public struct SubprocessCommandRunner: CommandRunner {
                 var timerFired = false
                 while let finish = try await group.next() {
                     switch finish {
-                    case .exited(let status):
+                    case .exited(let status, let stdout, let stderr):
                         group.cancelAll()
-                        return (status, timerFired)
+                        return ((status, stdout, stderr), timerFired)
                     case .timerFired:
                         timerFired = true
                         process.killGroup()
@@ -102,10 +98,10 @@ public struct SubprocessCommandRunner: CommandRunner {
         }
 
         if timedOut {
-            throw .timedOut(after: command.timeout, standardError: stderr.text)
+            throw .timedOut(after: command.timeout, standardError: outcome.stderr)
         }
-        let exitCode: Int32? = if case .exited(let code) = status { code } else { nil }
-        return CommandOutput(exitCode: exitCode, standardOutput: stdout.text, standardError: stderr.text)
+        let exitCode: Int32? = if case .exited(let code) = outcome.status { code } else { nil }
+        return CommandOutput(exitCode: exitCode, standardOutput: outcome.stdout, standardError: outcome.stderr)
     }
 }
 
@@ -140,30 +136,5 @@ private final class RunningProcessGroup: Sendable {
             }
             if state.running { _ = kill(-pid, SIGKILL) }
         }
-    }
-}
-
-/// Collects one output stream as it arrives, so a timeout can still report what was printed.
-private final class OutputCollector: Sendable {
-    private let limit: Int
-    private let bytes = Mutex<[UInt8]>([])
-
-    init(limit: Int) {
-        self.limit = limit
-    }
-
-    func drain(_ sequence: SubprocessOutputSequence) async throws {
-        for try await buffer in sequence {
-            buffer.withUnsafeBytes { raw in
-                bytes.withLock { stored in
-                    let room = max(0, limit - stored.count)
-                    stored.append(contentsOf: raw.prefix(room))
-                }
-            }
-        }
-    }
-
-    var text: String {
-        bytes.withLock { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -205,7 +205,7 @@ let package = Package(
         .testTarget(
             name: "QuiesceTests",
             dependencies: [
-                "Quiesce", "AgentAPI", "TestSupport",
+                "Quiesce", "AgentAPI", "Stacks", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

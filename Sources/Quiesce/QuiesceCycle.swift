@@ -86,14 +86,16 @@ public struct QuiesceCycle: Sendable {
             consistency: nil, outcome: .failed, error: nil, downtimeMs: [:])
         let metadata: Logger.Metadata = ["cycle": "\(cycleID)"]
 
-        let stacks: [String]
+        let appStacks: [AppStack]
         do {
-            stacks = try await control.runningAppStacks()
+            appStacks = try await control.runningAppStacks()
         } catch {
             record.error = "listing the running app stacks: \(error); nothing was stopped"
             return finish(record, metadata: metadata)
         }
+        let stacks = appStacks.map(\.name)
         var current = QuiesceMarker(cycleID: cycleID, startedAt: record.startedAt, stacks: stacks, kind: action.kind)
+        current.partialBefore = appStacks.filter { !$0.fullyRunning }.map(\.name)
         if case .rollback(let backupID) = action { current.backupID = backupID }
         do {
             try marker.write(current)
@@ -268,7 +270,7 @@ public struct QuiesceCycle: Sendable {
         }
         let deadline: ContinuousClock.Instant? = quiesced.cancelled ? .now.advanced(by: settings.shutdownRestartBudget) : nil
         let restarter = StackRestarter(control: control, settings: settings, logger: logger)
-        let (upAt, stillDown) = await restarter.restart(current.stacks, deadline: deadline)
+        let (upAt, stillDown) = await restarter.restart(current.stacks, partialBefore: Set(current.partialBefore ?? []), deadline: deadline)
         var downtime: [String: Int] = [:]
         for (stack, since) in quiesced.downSince {
             guard let up = upAt[stack] else { continue }

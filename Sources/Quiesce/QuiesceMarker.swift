@@ -16,6 +16,8 @@ public struct QuiesceMarker: Codable, Sendable, Equatable {
     public var kind: CycleKind?
     /// The agent's rollback op, once it has accepted one.
     public var rollbackOpID: String?
+    /// Stacks that were partial before the cycle; every other one must come back fully running.
+    public var partialBefore: [String]?
 
     public init(cycleID: String, startedAt: Date, stacks: [String], backupID: String? = nil, kind: CycleKind = .backup) {
         self.cycleID = cycleID
@@ -28,6 +30,7 @@ public struct QuiesceMarker: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case stacks, kind
         case rollbackOpID = "rollback_op_id"
+        case partialBefore = "partial_before"
         case cycleID = "cycle_id"
         case startedAt = "started_at"
         case backupID = "backup_id"

@@ -26,7 +26,9 @@ extension QuiesceCycle {
         await control.waitForOrphanedOperations(found.stacks)
         let restarter = StackRestarter(control: control, settings: settings, logger: logger)
         // Run apart from the caller's task so a shutdown during recovery does not strand the stacks.
-        _ = await Task { await restarter.restart(found.stacks) }.value
+        // A marker from before `partial_before` existed: accept partial, as that version did.
+        let partial = Set(found.partialBefore ?? found.stacks)
+        _ = await Task { await restarter.restart(found.stacks, partialBefore: partial) }.value
         try marker.clear()
         state.end()
 

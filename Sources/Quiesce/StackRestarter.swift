@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Stacks
 
 /// Brings stacks back up and does not give up: a stranded-down app is worse than anything else here.
 struct StackRestarter: Sendable {
@@ -10,7 +11,7 @@ struct StackRestarter: Sendable {
     /// Starts each stack until it is confirmed up, retrying with doubling waits.
     /// Returns when all are up, or when `deadline` passes (then the marker stays for the next try).
     /// - Returns: when each stack was confirmed up, and the stacks still down.
-    func restart(_ stacks: [String], deadline: ContinuousClock.Instant? = nil) async -> (upAt: [String: ContinuousClock.Instant], stillDown: [String]) {
+    func restart(_ stacks: [String], partialBefore: Set<String> = [], deadline: ContinuousClock.Instant? = nil) async -> (upAt: [String: ContinuousClock.Instant], stillDown: [String]) {
         var upAt: [String: ContinuousClock.Instant] = [:]
         var pending = stacks
         var wait = settings.restartRetryBase
@@ -19,13 +20,14 @@ struct StackRestarter: Sendable {
             for stack in pending {
                 do {
                     try await control.start(stack)
-                    if try await control.isUp(stack) {
+                    let status = try await control.status(stack)
+                    if status == .running || (partialBefore.contains(stack) && status.isUp) {
                         upAt[stack] = .now
                         logger.info("stack restarted", metadata: ["stack": "\(stack)"])
                         continue
                     }
                     failed.append(stack)
-                    logger.error("stack started but is not up", metadata: ["stack": "\(stack)"])
+                    logger.error("stack started but not all of it runs; will retry", metadata: ["stack": "\(stack)", "status": "\(status.rawValue)"])
                 } catch {
                     failed.append(stack)
                     logger.error("restarting a stack failed; will retry", metadata: ["stack": "\(stack)", "error": "\(error)"])

@@ -1,5 +1,6 @@
 import AgentAPI
 import Foundation
+import Stacks
 import Synchronization
 @testable import Quiesce
 
@@ -22,8 +23,8 @@ final class FakeStacks: StackControl, Sendable {
     var events: [String] { state.withLock { $0.events } }
     var up: Set<String> { state.withLock { $0.up } }
 
-    func runningAppStacks() async throws -> [String] {
-        state.withLock { $0.up.subtracting($0.protected).sorted() }
+    func runningAppStacks() async throws -> [AppStack] {
+        state.withLock { $0.up.subtracting($0.protected).sorted().map { AppStack(name: $0, fullyRunning: true) } }
     }
 
     func stop(_ stack: String) async throws {
@@ -45,8 +46,8 @@ final class FakeStacks: StackControl, Sendable {
         }
     }
 
-    func isUp(_ stack: String) async throws -> Bool {
-        state.withLock { $0.up.contains(stack) }
+    func status(_ stack: String) async throws -> StackStatus {
+        state.withLock { $0.up.contains(stack) ? .running : .stopped }
     }
 
     func waitForOrphanedOperations(_ stacks: [String]) async {}

@@ -1,6 +1,7 @@
 import AgentAPI
 import Foundation
 import Logging
+import Stacks
 import Synchronization
 import TestSupport
 import Testing
@@ -154,7 +155,7 @@ struct QuiesceCycleTests {
             let seen = Mutex<[String]?>(nil)
             let mode = Mutex<Int?>(nil)
             init(inner: FakeStacks, marker: MarkerFile) { self.inner = inner; self.marker = marker }
-            func runningAppStacks() async throws -> [String] { try await inner.runningAppStacks() }
+            func runningAppStacks() async throws -> [AppStack] { try await inner.runningAppStacks() }
             func stop(_ stack: String) async throws {
                 let stacks = try marker.read()?.stacks
                 seen.withLock { if $0 == nil { $0 = stacks } }
@@ -163,7 +164,7 @@ struct QuiesceCycleTests {
                 try await inner.stop(stack)
             }
             func start(_ stack: String) async throws { try await inner.start(stack) }
-            func isUp(_ stack: String) async throws -> Bool { try await inner.isUp(stack) }
+            func status(_ stack: String) async throws -> StackStatus { try await inner.status(stack) }
             func waitForOrphanedOperations(_ stacks: [String]) async {}
         }
         let control = Watching(inner: FakeStacks(up: ["a", "b"]), marker: marker)

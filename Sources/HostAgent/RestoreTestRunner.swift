@@ -48,15 +48,13 @@ public struct RestoreTestRunner: Sendable {
         var checks: [RestoreTestCheck] = []
         do {
             try FileManager.default.createDirectory(atPath: scratchRoot, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            do {
-                let manifest = try await ArchiveRestorer(layout: layout).restore(guest: guest.name, backupID: latest.backupID, to: scratch)
-                checks.append(RestoreTestCheck(name: "manifest", ok: true, detail: "\(manifest.totalFiles) files, \(manifest.totalBytes) bytes verified"))
-            } catch {
-                checks.append(RestoreTestCheck(name: "manifest", ok: false, detail: "\(error)"))
-            }
-            if let probe = guest.probe, checks.allSatisfy(\.ok) {
-                checks += await runProbe(probe, scratch: scratch, project: project)
-            }
+            let manifest = try await ArchiveRestorer(layout: layout).restore(guest: guest.name, backupID: latest.backupID, to: scratch)
+            checks.append(RestoreTestCheck(name: "manifest", ok: true, detail: "\(manifest.totalFiles) files, \(manifest.totalBytes) bytes verified"))
+        } catch {
+            checks.append(RestoreTestCheck(name: "manifest", ok: false, detail: "\(error)"))
+        }
+        if let probe = guest.probe, checks.allSatisfy(\.ok) {
+            checks += await runProbe(probe, scratch: scratch, project: project)
         }
         await removeScratch(project: project, directory: scratch)
 

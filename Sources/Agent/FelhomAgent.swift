@@ -17,17 +17,7 @@ struct FelhomAgent: AsyncParsableCommand {
     )
 
     static func main() async {
-        CommandLine.bootstrapLogging()
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
+        await mainWithLogging()
     }
 }
 

@@ -37,6 +37,23 @@ extension AsyncParsableCommand {
     }
 }
 
+extension AsyncParsableCommand {
+    /// The entry point of both executables: logging to stderr, then the parsed command, then its exit code.
+    public static func mainWithLogging() async {
+        CommandLine.bootstrapLogging()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
 extension CommandLine {
     /// Logs go to stderr at `FELHOM_LOG_LEVEL` (default `notice`), so stdout stays for results.
     public static func bootstrapLogging() {

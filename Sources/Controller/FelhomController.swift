@@ -13,17 +13,7 @@ struct FelhomController: AsyncParsableCommand {
     )
 
     static func main() async {
-        CommandLine.bootstrapLogging()
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
+        await mainWithLogging()
     }
 }
 

@@ -19,7 +19,7 @@ public struct RestoreTestScheduler: Service {
         self.now = now
     }
 
-    /// When the guest's next restore test is due: one interval after the last, or now if it has a backup and none ran yet.
+    /// When the guest's next restore test is due: one interval after the last; `nil` before the first, which is due at once.
     public static func nextDue(last: RestoreTestEntry?, interval: Duration) -> Date? {
         guard let last else { return nil }
         return last.op.createdAt.addingTimeInterval(TimeInterval(interval.components.seconds))

@@ -73,7 +73,10 @@ public struct QuiesceCycle: Sendable {
             throw QuiesceError(.busy, "another quiesce cycle is running; try again when it has finished")
         }
         defer { state.release() }
-        if try marker.read() != nil {
+        if let existing = try marker.read() {
+            if MarkerFile.isOwnedByLiveController(existing) {
+                throw QuiesceError(.busy, "controller pid \(existing.ownerPID ?? 0) is running a cycle; try again when it has finished")
+            }
             throw QuiesceError(.busy, "a marker from an unfinished cycle exists; `felhom-controller recover` restarts its stacks first")
         }
         return await runReserved(action)
@@ -96,6 +99,7 @@ public struct QuiesceCycle: Sendable {
         let stacks = appStacks.map(\.name)
         var current = QuiesceMarker(cycleID: cycleID, startedAt: record.startedAt, stacks: stacks, kind: action.kind)
         current.partialBefore = appStacks.filter { !$0.fullyRunning }.map(\.name)
+        current.ownerPID = getpid()
         if case .rollback(let backupID) = action { current.backupID = backupID }
         do {
             try marker.write(current)

@@ -18,6 +18,8 @@ public struct QuiesceMarker: Codable, Sendable, Equatable {
     public var rollbackOpID: String?
     /// Stacks that were partial before the cycle; every other one must come back fully running.
     public var partialBefore: [String]?
+    /// The controller process running the cycle. Recovery leaves a marker alone while that process lives.
+    public var ownerPID: Int32?
 
     public init(cycleID: String, startedAt: Date, stacks: [String], backupID: String? = nil, kind: CycleKind = .backup) {
         self.cycleID = cycleID
@@ -31,6 +33,7 @@ public struct QuiesceMarker: Codable, Sendable, Equatable {
         case stacks, kind
         case rollbackOpID = "rollback_op_id"
         case partialBefore = "partial_before"
+        case ownerPID = "owner_pid"
         case cycleID = "cycle_id"
         case startedAt = "started_at"
         case backupID = "backup_id"
@@ -74,6 +77,13 @@ public struct MarkerFile: Sendable {
         } catch {
             throw QuiesceError(.marker, "writing the quiesce marker \(path): \(error)")
         }
+    }
+
+    /// Whether the process that wrote `marker` is a controller still running, so its cycle is live, not crashed.
+    public static func isOwnedByLiveController(_ marker: QuiesceMarker) -> Bool {
+        guard let pid = marker.ownerPID, pid != getpid(),
+              let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return String(decoding: data, as: UTF8.self).contains("felhom-controller")
     }
 
     public func clear() throws(QuiesceError) {

@@ -9,7 +9,14 @@ extension QuiesceCycle {
     /// Returns the record, or `nil` when there was no marker. It retries restarts until
     /// every stack is up; a stack stopped before the cycle is not in the marker and stays down.
     public func recover() async throws(QuiesceError) -> CycleRecord? {
+        // A cycle running in this process owns the marker; so does one in another live controller.
+        guard state.reserve() else { return nil }
+        defer { state.release() }
         guard let found = try marker.read() else { return nil }
+        if MarkerFile.isOwnedByLiveController(found) {
+            logger.notice("the marker belongs to a running controller; leaving its cycle alone", metadata: ["pid": "\(found.ownerPID ?? 0)"])
+            return nil
+        }
         let metadata: Logger.Metadata = ["cycle": "\(found.cycleID)"]
         logger.notice("marker found at startup; restarting its stacks", metadata: metadata.merging([
             "stacks": "\(found.stacks.joined(separator: ","))", "backup_id": "\(found.backupID ?? "")",

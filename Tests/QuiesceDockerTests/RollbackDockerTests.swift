@@ -49,4 +49,31 @@ struct RollbackDockerTests {
             #expect(!FileManager.default.fileExists(atPath: controller.markerPath))
         }
     }
+
+    @Test("POST /api/rollback runs a rollback cycle; a malformed body is 400")
+    func rollbackThroughTheAPI() async throws {
+        try await withFixtureStacks(["webapp"]) { fx in
+            try await Docker.up(fx, "webapp")
+            let marker = fx.directory("webapp") + "/data/version.txt"
+            try "before the backup\n".write(toFile: marker, atomically: true, encoding: .utf8)
+            let agent = try await AgentHarness()
+            let token = try await agent.addGuest("guest", dataDirectory: fx.stacksDirectory)
+            try await agent.start()
+            let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token)
+            let run = try await controller.start()
+            #expect(await run.waitForLine("quiesce cycle finished", timeout: .seconds(180)))
+            let backupID = try #require(try await controller.cycles().first?["backup_id"] as? String)
+            try "after the backup\n".write(toFile: marker, atomically: true, encoding: .utf8)
+
+            #expect(try await controller.api("POST", "/api/rollback", body: "{").status == 400)
+            let started = try await controller.api("POST", "/api/rollback", body: #"{"backup_id":"\#(backupID)"}"#)
+            #expect(started.status == 202, "\(started)")
+            #expect(await run.waitForLine("quiesce cycle finished", count: 2, timeout: .seconds(180)), "\(run.log)")
+            run.stop()
+            let rollback = try #require(try await controller.cycles().first)
+            #expect(rollback["kind"] as? String == "rollback" && rollback["outcome"] as? String == "succeeded", "\(rollback)")
+            #expect(try String(contentsOfFile: marker, encoding: .utf8) == "before the backup\n")
+            #expect(try await controller.statuses()[fx.name("webapp")] == "running")
+        }
+    }
 }

@@ -76,8 +76,9 @@ public final class ControllerHarness: @unchecked Sendable {
     }
 
     /// Calls the customer API with curl; returns the status code and body.
-    public func api(_ method: String, _ path: String, token: String? = nil) async throws -> (status: Int, body: String) {
+    public func api(_ method: String, _ path: String, token: String? = nil, body: String? = nil) async throws -> (status: Int, body: String) {
         var arguments = ["-s", "-X", method, "-w", "\n%{http_code}", "http://127.0.0.1:\(apiPort)\(path)"]
+        if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
         if let token = token ?? Optional(apiToken), !token.isEmpty { arguments += ["-H", "Authorization: Bearer \(token)"] }
         let output = try await SubprocessCommandRunner().run(DockerCommand(executable: "curl", arguments: arguments, timeout: .seconds(120)))
         let parts = output.standardOutput.split(separator: "\n", omittingEmptySubsequences: false)

@@ -26,7 +26,7 @@ public struct AgentServer: Sendable {
         let backend = DirectoryBackend(repository: configuration.repository)
         let report = try StartupRecovery(store: store, backend: backend, logger: logger).run()
         logger.info("startup recovery done", metadata: [
-            "failed_ops": "\(report.failedOps.count)", "removed_files": "\(report.removedFiles.count)",
+            "resolved_ops": "\(report.resolvedOps.count)", "removed_files": "\(report.removedFiles.count)",
             "rollbacks": "\(report.rollbacks.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
         ])
 

@@ -17,7 +17,7 @@ public struct StartupRecovery: Sendable {
 
     /// What the sweep did.
     public struct Report: Sendable, Equatable {
-        public var failedOps: [String] = []
+        public var resolvedOps: [String] = []
         public var removedFiles: [String] = []
         public var rollbacks: [String: String] = [:]
     }
@@ -48,8 +48,11 @@ public struct StartupRecovery: Sendable {
                     try store.failOp(op.id, reason: "agent restarted during rollback; the data dir is unchanged", now: now())
                 }
             }
-            report.failedOps.append(op.id)
-            logger.info("interrupted op failed at startup", metadata: ["op_id": "\(op.id)", "kind": "\(op.kind.rawValue)", "guest": "\(op.guest)"])
+            report.resolvedOps.append(op.id)
+            let outcome = op.kind == .rollback && swept[op.id] == .completed ? "succeeded" : "failed"
+            logger.info("interrupted op resolved at startup", metadata: [
+                "op_id": "\(op.id)", "kind": "\(op.kind.rawValue)", "guest": "\(op.guest)", "state": "\(outcome)",
+            ])
         }
         report.removedFiles = try backend.removeLeftovers()
         for path in report.removedFiles {

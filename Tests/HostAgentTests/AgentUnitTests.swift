@@ -64,7 +64,7 @@ struct AgentUnitTests {
         try directory.write("repo/g/b-0.tar.zst.partial", [4])
 
         let report = try StartupRecovery(store: store, backend: backend, logger: .init(label: "test")).run()
-        #expect(report.failedOps == ["b-1"])
+        #expect(report.resolvedOps == ["b-1"])
         #expect(report.removedFiles == [stray])
         #expect(!FileManager.default.fileExists(atPath: partial))
         let op = try #require(try store.backup("b-1"))

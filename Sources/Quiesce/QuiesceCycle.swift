@@ -177,39 +177,20 @@ public struct QuiesceCycle: Sendable {
             return
         }
 
-        // Poll errors are retried: the agent may be restarting. The bound ends the wait either way.
         var lastLogged = -1
-        while true {
-            if Task.isCancelled {
-                result.failure = "the controller is shutting down"
-                result.cancelled = true
-                return
+        let backupID = result.backupID
+        await poll(&result, deadline: deadline, what: "backup", metadata: metadata) {
+            let status = try await agent.backupStatus(backupID: backupID)
+            let percent = status.bytesTotal.map { $0 > 0 ? Int(status.bytesDone * 100 / $0) : 100 } ?? 0
+            if percent / 10 != lastLogged / 10 || status.phase.releasesGuest {
+                lastLogged = percent
+                logger.info("backup progress", metadata: metadata.merging([
+                    "phase": "\(status.phase.rawValue)", "bytes_done": "\(status.bytesDone)",
+                    "bytes_total": "\(status.bytesTotal.map(String.init) ?? "?")", "percent": "\(percent)",
+                ]) { $1 })
             }
-            if ContinuousClock.now >= deadline {
-                result.failure = "max_quiesce_seconds reached before the backup released the guest; the backup finishes without us"
-                return
-            }
-            do {
-                let status = try await agent.backupStatus(backupID: result.backupID)
-                result.phase = status.phase
-                let percent = status.bytesTotal.map { $0 > 0 ? Int(status.bytesDone * 100 / $0) : 100 } ?? 0
-                if percent / 10 != lastLogged / 10 || status.phase.releasesGuest {
-                    lastLogged = percent
-                    logger.info("backup progress", metadata: metadata.merging([
-                        "phase": "\(status.phase.rawValue)", "bytes_done": "\(status.bytesDone)",
-                        "bytes_total": "\(status.bytesTotal.map(String.init) ?? "?")", "percent": "\(percent)",
-                    ]) { $1 })
-                }
-                if status.phase == .failed {
-                    result.failure = "the agent reports the backup failed: \(status.error ?? "no reason given")"
-                    return
-                }
-                if status.phase.releasesGuest { return }
-            } catch {
-                logger.warning("backup status poll failed; retrying until max_quiesce_seconds", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-            }
-            let remaining = ContinuousClock.now.duration(to: deadline)
-            try? await Task.sleep(for: min(settings.statusPollInterval, max(remaining, .milliseconds(1))))
+            if status.phase == .failed { return (status.phase, .failed(status.error)) }
+            return (status.phase, status.phase.releasesGuest ? .finished : .waiting)
         }
     }
 
@@ -231,6 +212,34 @@ public struct QuiesceCycle: Sendable {
             result.cancelled = Task.isCancelled
             return
         }
+        await poll(&result, deadline: deadline, what: "rollback", metadata: metadata) {
+            let status = try await agent.rollbackStatus(opID: opID)
+            switch status.phase {
+            case .queued: return (.queued, .waiting)
+            case .running: return (.running, .waiting)
+            case .failed: return (.failed, .failed(status.error))
+            case .done:
+                logger.info("rollback done", metadata: metadata.merging(["op_id": "\(opID)"]) { $1 })
+                return (.done, .finished)
+            }
+        }
+    }
+
+    /// What one status poll found.
+    private enum PollVerdict {
+        case waiting
+        /// The guest may resume.
+        case finished
+        /// The agent reports the op failed, with its reason.
+        case failed(String?)
+    }
+
+    /// Polls until `check` says the op is over, the bound is reached or the task is cancelled.
+    /// Poll errors are retried: the agent may be restarting, and the bound ends the wait either way.
+    private func poll(
+        _ result: inout Quiesced, deadline: ContinuousClock.Instant, what: String, metadata: Logger.Metadata,
+        check: () async throws -> (phase: BackupPhase, verdict: PollVerdict)
+    ) async {
         while true {
             if Task.isCancelled {
                 result.failure = "the controller is shutting down"
@@ -238,29 +247,24 @@ public struct QuiesceCycle: Sendable {
                 return
             }
             if ContinuousClock.now >= deadline {
-                result.failure = "max_quiesce_seconds reached before the rollback finished; the agent finishes it without us"
+                result.failure = "max_quiesce_seconds reached before the \(what) released the guest; the agent finishes it without us"
                 return
             }
             do {
-                let status = try await agent.rollbackStatus(opID: opID)
-                result.phase = switch status.phase {
-                case .queued: .queued
-                case .running: .running
-                case .done: .done
-                case .failed: .failed
-                }
-                if status.phase == .failed {
-                    result.failure = "the agent reports the rollback failed: \(status.error ?? "no reason given")"
-                    return
-                }
-                if status.phase == .done {
-                    logger.info("rollback done", metadata: metadata.merging(["op_id": "\(opID)"]) { $1 })
+                let (phase, verdict) = try await check()
+                result.phase = phase
+                switch verdict {
+                case .waiting: break
+                case .finished: return
+                case .failed(let reason):
+                    result.failure = "the agent reports the \(what) failed: \(reason ?? "no reason given")"
                     return
                 }
             } catch {
-                logger.warning("rollback status poll failed; retrying until max_quiesce_seconds", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                logger.warning("\(what) status poll failed; retrying until max_quiesce_seconds", metadata: metadata.merging(["error": "\(error)"]) { $1 })
             }
-            try? await Task.sleep(for: settings.statusPollInterval)
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            try? await Task.sleep(for: min(settings.statusPollInterval, max(remaining, .milliseconds(1))))
         }
     }
 

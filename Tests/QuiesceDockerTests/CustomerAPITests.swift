@@ -8,11 +8,7 @@ struct CustomerAPITests {
     @Test("401 without the token, 400 for a bad name, 404 unknown, 403 protected, 409 while a cycle holds the stack")
     func statuses() async throws {
         try await withFixtureStacks(["webapp", "traefik"]) { fx in
-            for fixture in ["webapp", "traefik"] { try await Docker.up(fx, fixture) }
-            try Data(randomBytes(400_000_000)).write(to: URL(fileURLWithPath: fx.directory("webapp") + "/data/big.bin"))
-            let agent = try await AgentHarness()
-            let token = try await agent.addGuest("guest", dataDirectory: fx.stacksDirectory)
-            try await agent.start()
+            let (agent, token) = try await Scenario.appsAndAgent(fx, up: ["webapp", "traefik"], bulkBytes: 400_000_000)
             let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token)
             let run = try await controller.start()
             let webapp = fx.name("webapp")

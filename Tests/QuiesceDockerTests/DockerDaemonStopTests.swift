@@ -15,11 +15,7 @@ struct DockerDaemonStopTests {
     @Test("the marker stays while docker is gone; once it is back, the stacks run and the marker is cleared")
     func daemonStops() async throws {
         try await withFixtureStacks(["webapp", "sidecar"]) { fx in
-            for fixture in ["webapp", "sidecar"] { try await Docker.up(fx, fixture) }
-            try Data(randomBytes(400_000_000)).write(to: URL(fileURLWithPath: fx.directory("webapp") + "/data/big.bin"))
-            let agent = try await AgentHarness()
-            let token = try await agent.addGuest("guest", dataDirectory: fx.stacksDirectory)
-            try await agent.start()
+            let (agent, token) = try await Scenario.appsAndAgent(fx, up: ["webapp", "sidecar"], bulkBytes: 400_000_000)
             let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token)
             let run = try await controller.start()
             #expect(await run.waitForLine("backup progress", timeout: .seconds(120)))

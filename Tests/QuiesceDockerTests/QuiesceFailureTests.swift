@@ -26,16 +26,6 @@ struct QuiesceFailureTests {
         return try #require(try await controller.cycles().last)
     }
 
-    /// The apps up, a file of `bulkBytes` in webapp's data so the backup lasts, and an agent over the stacks dir.
-    func appsAndAgent(_ fx: FixtureStacks, bulkBytes: Int) async throws -> (AgentHarness, String) {
-        for app in Self.apps { try await Docker.up(fx, app) }
-        try Data(randomBytes(bulkBytes)).write(to: URL(fileURLWithPath: fx.directory("webapp") + "/data/big.bin"))
-        let agent = try await AgentHarness()
-        let token = try await agent.addGuest("guest", dataDirectory: fx.stacksDirectory)
-        try await agent.start()
-        return (agent, token)
-    }
-
     @Test("the agent answers 500 to POST /backup")
     func startBackup500() async throws {
         try await withFixtureStacks(Self.apps) { fx in
@@ -66,7 +56,7 @@ struct QuiesceFailureTests {
     @Test("the agent is killed during the poll: the stacks restart at the bound and the backup is crash-consistent")
     func agentKilled() async throws {
         try await withFixtureStacks(Self.apps) { fx in
-            let (agent, token) = try await appsAndAgent(fx, bulkBytes: 600_000_000)
+            let (agent, token) = try await Scenario.appsAndAgent(fx, up: Self.apps, bulkBytes: 600_000_000)
             let started = ContinuousClock.now
             let cycle = try await runCycle(fx, agentURL: agent.baseURL, pin: agent.pin, token: token, maxQuiesceSeconds: 6) { run in
                 #expect(await run.waitForLine("backup started", timeout: .seconds(60)))
@@ -85,7 +75,7 @@ struct QuiesceFailureTests {
     @Test("max_quiesce_seconds is reached: the stacks restart, and the agent records the backup as crash-consistent")
     func bound() async throws {
         try await withFixtureStacks(Self.apps) { fx in
-            let (agent, token) = try await appsAndAgent(fx, bulkBytes: 600_000_000)
+            let (agent, token) = try await Scenario.appsAndAgent(fx, up: Self.apps, bulkBytes: 600_000_000)
             let cycle = try await runCycle(fx, agentURL: agent.baseURL, pin: agent.pin, token: token, maxQuiesceSeconds: 1)
             #expect(cycle["outcome"] as? String == "failed" && cycle["consistency"] as? String == "crash", "\(cycle)")
             let client = try agent.client(token: token)
@@ -98,7 +88,7 @@ struct QuiesceFailureTests {
     @Test("SIGTERM while polling restarts the stacks before the controller exits")
     func sigterm() async throws {
         try await withFixtureStacks(Self.apps) { fx in
-            let (agent, token) = try await appsAndAgent(fx, bulkBytes: 400_000_000)
+            let (agent, token) = try await Scenario.appsAndAgent(fx, up: Self.apps, bulkBytes: 400_000_000)
             let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token)
             let run = try await controller.start()
             #expect(await run.waitForLine("backup progress", timeout: .seconds(120)))

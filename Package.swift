@@ -169,9 +169,16 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: strictSettings
         ),
+        // The `.needsDocker` and `.heavy` traits: the CI rule, and the cap on heavy tests running at once.
+        .target(
+            name: "DockerTesting",
+            dependencies: ["TestSupport"],
+            path: "Tests/DockerTesting",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "StacksTests",
-            dependencies: ["Stacks"],
+            dependencies: ["Stacks", "TestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
@@ -193,7 +200,7 @@ let package = Package(
         // Runs the built felhom-agent over real HTTPS on loopback.
         .testTarget(
             name: "AgentIntegrationTests",
-            dependencies: ["AgentAPI", "HostAgent", "Stacks", "TestSupport"],
+            dependencies: ["AgentAPI", "DockerTesting", "HostAgent", "Stacks", "TestSupport"],
             swiftSettings: strictSettings
         ),
         // Both OpenAPI documents, validated with openapi-spec-validator and the golden examples.
@@ -214,7 +221,7 @@ let package = Package(
         .testTarget(
             name: "QuiesceDockerTests",
             dependencies: [
-                "AgentAPI", "HostAgent", "Stacks", "TestSupport",
+                "AgentAPI", "DockerTesting", "HostAgent", "Stacks", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -225,12 +232,12 @@ let package = Package(
         ),
         .testTarget(
             name: "StacksDockerTests",
-            dependencies: ["Stacks", "TestSupport"],
+            dependencies: ["DockerTesting", "Stacks", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "ControllerCLIDockerTests",
-            dependencies: ["TestSupport"],
+            dependencies: ["DockerTesting", "TestSupport"],
             swiftSettings: strictSettings
         ),
     ]

@@ -24,6 +24,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# wait_for_line FILE TEXT SECONDS: fails the benchmark, with the file's tail, when TEXT never shows.
+wait_for_line() {
+  for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "benchmark: '$2' did not appear in $1 within $3 s" >&2
+  tail -n 20 "$1" >&2
+  exit 1
+}
+
 run_case() {
   local data_mib=$1
   rm -rf "$WORK"; mkdir -p "$WORK/stacks"
@@ -31,7 +39,7 @@ run_case() {
     cp -r compose-fixtures/webapp "$WORK/stacks/$s"
     mkdir -p "$WORK/stacks/$s/data"
     if [ "$data_mib" -gt 0 ]; then head -c $((data_mib * 1048576 / ${#STACKS[@]})) /dev/urandom >"$WORK/stacks/$s/data/blob.bin"; fi
-    (cd "$WORK/stacks/$s" && docker compose -p "$s" up -d --wait >/dev/null 2>&1)
+    (cd "$WORK/stacks/$s" && docker compose -p "$s" up -d --wait --wait-timeout 240 >/dev/null)
   done
 
   # naive
@@ -69,10 +77,10 @@ api: { listen: 127.0.0.1:0, token_file: $WORK/api-token }
 YAML
   "$BIN/felhom-agent" run --config "$WORK/agent.yaml" 2>"$WORK/agent.log" &
   agent_pid=$!
-  for _ in $(seq 100); do grep -q '] listening' "$WORK/agent.log" 2>/dev/null && break; sleep 0.1; done
+  wait_for_line "$WORK/agent.log" '] listening' 60
   FELHOM_LOG_LEVEL=info "$BIN/felhom-controller" run --config "$WORK/controller.yaml" 2>"$WORK/controller.log" &
   controller_pid=$!
-  for _ in $(seq 1200); do grep -q 'quiesce cycle finished' "$WORK/controller.log" 2>/dev/null && break; sleep 0.1; done
+  wait_for_line "$WORK/controller.log" 'quiesce cycle finished' 600
   kill "$controller_pid"; wait "$controller_pid" 2>/dev/null || true
   kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""
   felhom=$("$BIN/felhom-controller" cycles --json --config "$WORK/controller.yaml" \

@@ -1,10 +1,11 @@
 import AgentAPI
+import DockerTesting
 import Foundation
 import Stacks
 import TestSupport
 import Testing
 
-@Suite("The agent survives SIGKILL in the middle of a backup")
+@Suite("The agent survives SIGKILL in the middle of a backup", .heavy)
 struct AgentCrashTests {
     /// 500 MB of incompressible data in 50 files, so the backup is still running when it is killed.
     static func makeLargeDataDirectory(_ path: String) throws {
@@ -39,8 +40,9 @@ struct AgentCrashTests {
             ((try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? NSNumber)?.int64Value ?? 0) > 0
         }
         #expect(writing, "the partial archive never appeared")
-        let progressed = try await eventually(timeout: .seconds(10), every: .milliseconds(20)) {
-            let status = try await client.backupStatus(backupID: id)
+        let progressed = await eventually(timeout: .seconds(120), every: .milliseconds(20)) {
+            // A call that times out on a busy machine is one more poll, not a failed test.
+            guard let status = try? await client.backupStatus(backupID: id) else { return false }
             return status.phase == .running && status.bytesDone > 0
         }
         #expect(progressed, "bytes_done never advanced while the backup ran")

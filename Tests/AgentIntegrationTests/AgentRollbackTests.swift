@@ -1,10 +1,11 @@
 import AgentAPI
+import DockerTesting
 import Foundation
 import Stacks
 import TestSupport
 import Testing
 
-@Suite("Rollback on the agent: the swap survives SIGKILL at every step")
+@Suite("Rollback on the agent: the swap survives SIGKILL at every step", .heavy)
 struct AgentRollbackTests {
     /// The data as it is when the rollback starts; the backup holds a different tree.
     static func writeOriginal(_ data: String, bulk: [UInt8]) throws {

@@ -1,4 +1,5 @@
 import AgentAPI
+import DockerTesting
 import Foundation
 import Stacks
 import TestSupport
@@ -9,7 +10,7 @@ struct CanMount: TestTrait, SuiteTrait {
     static var available: Bool { getuid() == 0 || ProcessInfo.processInfo.environment["CI"] == "true" }
 }
 
-@Suite("Backups on disk: a full repository, and exact restores")
+@Suite("Backups on disk: a full repository, and exact restores", .heavy)
 struct AgentStorageTests {
     @Test("restore --to reproduces the data dir exactly, and refuses a non-empty directory")
     func exactRestore() async throws {

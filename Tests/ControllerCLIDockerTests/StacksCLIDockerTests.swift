@@ -1,5 +1,6 @@
-import TestSupport
+import DockerTesting
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("felhom-controller stacks commands on the real engine (needs docker)", .needsDocker)

@@ -1,3 +1,4 @@
+import DockerTesting
 import Foundation
 import Stacks
 import TestSupport
@@ -37,7 +38,14 @@ struct CustomerAPITests {
             // The agent's restore-test status is shown; the controller never runs one.
             #expect(after.body.contains(#""restore_test":{"#) && after.body.contains(#""agent_error":null"#), "\(after.body)")
 
-            // GET /api/stacks returns the same objects as `stacks list --json`.
+            // GET /api/stacks returns the same objects as `stacks list --json`. The restart set web's
+            // health back to `starting`; compare once it has settled, or the two reads could straddle the change.
+            #expect(await eventually {
+                let body = (try? await controller.api("GET", "/api/stacks").body) ?? ""
+                let stacks = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [[String: Any]] ?? []
+                let services = stacks.first { $0["name"] as? String == webapp }?["services"] as? [[String: Any]] ?? []
+                return services.contains { $0["health"] as? String == "healthy" }
+            })
             let listed = try await controller.api("GET", "/api/stacks")
             let viaAPI = try JSONSerialization.jsonObject(with: Data(listed.body.utf8)) as? [[String: Any]]
             let viaCLI = try JSONSerialization.jsonObject(with: Data(try await controller.cli(["stacks", "list", "--json"]).standardOutput.utf8)) as? [[String: Any]]

@@ -10,13 +10,25 @@ enum Docker {
 
     /// `docker compose up -d` of one fixture copy.
     static func up(_ fixtures: FixtureStacks, _ fixture: String) async throws {
-        let result = try await run(["compose", "--project-name", fixtures.name(fixture), "up", "-d", "--wait"], in: fixtures.directory(fixture))
+        // Compose's own deadline comes first, so a slow stack fails with compose's message, not ours.
+        let result = try await run(
+            ["compose", "--project-name", fixtures.name(fixture), "up", "-d", "--wait", "--wait-timeout", "240"],
+            in: fixtures.directory(fixture), timeout: .seconds(300))
         guard result.exitCode == 0 else { throw HarnessError("compose up \(fixture): \(result.standardError)") }
     }
 
     static func stop(_ fixtures: FixtureStacks, _ fixture: String) async throws {
         let result = try await run(["compose", "--project-name", fixtures.name(fixture), "stop"], in: fixtures.directory(fixture))
         guard result.exitCode == 0 else { throw HarnessError("compose stop \(fixture): \(result.standardError)") }
+    }
+
+    /// `State.Health.Status` of every container of a compose project, sorted; empty for those without a healthcheck.
+    static func health(project: String) async throws -> [String] {
+        let ids = try await run(["ps", "-aq", "--filter", "label=com.docker.compose.project=\(project)"]).standardOutput
+            .split(separator: "\n").map(String.init)
+        guard !ids.isEmpty else { return [] }
+        let output = try await run(["inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}"] + ids).standardOutput
+        return output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }.sorted()
     }
 
     /// `State.StartedAt` of every container of a compose project, by container name.

@@ -1,3 +1,4 @@
+import DockerTesting
 import Foundation
 import Stacks
 import TestSupport
@@ -32,7 +33,7 @@ struct DockerDaemonStopTests {
             #expect(FileManager.default.fileExists(atPath: controller.markerPath))
 
             let started = try await runner.run(DockerCommand(
-                executable: "bash", arguments: [Self.repository + "/scripts/start-dockerd.sh"], timeout: .seconds(90)))
+                executable: "bash", arguments: [Self.repository + "/scripts/start-dockerd.sh"], timeout: .seconds(200)))
             #expect(started.exitCode == 0, "\(started.standardError)")
 
             #expect(await run.waitForLine("quiesce cycle finished", timeout: .seconds(180)), "\(run.log)")

@@ -1,4 +1,5 @@
 import AgentAPI
+import DockerTesting
 import Foundation
 import Stacks
 import TestSupport
@@ -10,7 +11,8 @@ import Testing
 struct PostgresContrastTests {
     /// Writes rows, so the WAL holds work since the last checkpoint.
     static func write(_ fx: FixtureStacks, table: String) async throws {
-        let ready = await eventually(timeout: .seconds(60), every: .milliseconds(300)) {
+        // initdb on the first start fsyncs hundreds of files; beside other tests' backups that takes a while.
+        let ready = await eventually(timeout: .seconds(180), every: .milliseconds(300)) {
             (try? await Docker.run(["compose", "--project-name", fx.name("pgapp"), "exec", "-T", "db", "pg_isready", "-h", "/tmp"], in: fx.directory("pgapp")).exitCode) == 0
         }
         #expect(ready)
@@ -31,11 +33,12 @@ struct PostgresContrastTests {
         try FileManager.default.moveItem(atPath: "\(restored)/\(fx.name("pgapp"))/data", toPath: fx.directory(suffix) + "/data")
         try await Docker.up(fx, suffix)
         var log = ""
-        _ = await eventually(timeout: .seconds(60), every: .milliseconds(300)) {
+        let started = await eventually(timeout: .seconds(180), every: .milliseconds(300)) {
             log = (try? await Docker.run(["compose", "--project-name", fx.name(suffix), "logs", "--no-color", "db"], in: fx.directory(suffix)))
                 .map { $0.standardOutput + $0.standardError } ?? ""
             return log.contains("database system is ready to accept connections")
         }
+        #expect(started, "the restored postgres never became ready: \(log)")
         return log
     }
 

@@ -1,4 +1,5 @@
 import AgentAPI
+import DockerTesting
 import Foundation
 import Stacks
 import TestSupport
@@ -35,10 +36,11 @@ struct QuiesceCrashTests {
             for point in Self.points {
                 for round in 1...Self.rounds {
                     // One backup at a time: let the previous one finish, then make the next one due.
-                    _ = await eventually(timeout: .seconds(120)) {
+                    // A backup still running would turn the next POST /backup into a conflict, and the point would never be reached.
+                    #expect(await eventually(timeout: .seconds(600)) {
                         guard let latest = try? await client.backupStatus(backupID: nil) else { return true }
                         return latest.phase == .done || latest.phase == .failed
-                    }
+                    }, "\(point.name) round \(round): the previous backup never finished")
                     #expect(try await agent.cli(["backup", "request", "guest"]).exitCode == 0)
 
                     let run = try await controller.start()

@@ -1,4 +1,5 @@
 import AgentAPI
+import DockerTesting
 import Foundation
 import Stacks
 import TestSupport
@@ -10,11 +11,12 @@ struct QuiesceFailureTests {
 
     /// Brings the apps up, runs one controller cycle against `agentURL`, and checks they are all running afterwards.
     func runCycle(
-        _ fx: FixtureStacks, agentURL: String, pin: String, token: String, maxQuiesceSeconds: Double = 120,
+        _ fx: FixtureStacks, agentURL: String, pin: String, token: String, maxQuiesceSeconds: Double = 600,
         during: (BackgroundProcess) async throws -> Void = { _ in }
     ) async throws -> [String: Any] {
+        // A failed backup stays due; a slow poll keeps the loop from cycling the stacks again and again meanwhile.
         let controller = try ControllerHarness(
-            fixtures: fx, agentURL: agentURL, pin: pin, guestToken: token, maxQuiesceSeconds: maxQuiesceSeconds)
+            fixtures: fx, agentURL: agentURL, pin: pin, guestToken: token, pollSeconds: 5, maxQuiesceSeconds: maxQuiesceSeconds)
         let run = try await controller.start()
         try await during(run)
         #expect(await run.waitForLine("quiesce cycle finished", timeout: .seconds(180)), "\(run.log)")

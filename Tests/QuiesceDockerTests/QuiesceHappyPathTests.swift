@@ -1,4 +1,5 @@
 import AgentAPI
+import DockerTesting
 import Foundation
 import Stacks
 import TestSupport
@@ -48,8 +49,8 @@ struct QuiesceHappyPathTests {
             }
             // A cleanly stopped postgres removes its pid file.
             #expect(!FileManager.default.fileExists(atPath: "\(restored)/\(fx.name("pgapp"))/data/pg/postmaster.pid"))
-            // The running apps have since deleted their evidence again: it was captured while they were down.
-            #expect(!FileManager.default.fileExists(atPath: "\(fx.directory("webapp"))/data/web.shutdown"))
+            // The running apps delete their evidence again as they start: it was captured while they were down.
+            #expect(await eventually { !FileManager.default.fileExists(atPath: "\(fx.directory("webapp"))/data/web.shutdown") })
         }
     }
 }

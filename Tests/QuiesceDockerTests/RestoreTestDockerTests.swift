@@ -1,4 +1,5 @@
 import AgentAPI
+import DockerTesting
 import Foundation
 import HostAgent
 import Stacks
@@ -24,7 +25,7 @@ struct RestoreTestDockerTests {
         let token = try await agent.addGuest("guest", dataDirectory: fx.stacksDirectory)
         let probe = try await agent.cli([
             "guest", "probe", "guest", "--directory", fx.name("pgapp"), "--service", "db",
-            "--expect", "database system is ready to accept connections", "--reject", "redo starts", "--timeout-seconds", "60",
+            "--expect", "database system is ready to accept connections", "--reject", "redo starts", "--timeout-seconds", "180",
         ])
         #expect(probe.exitCode == 0, "\(probe.standardError)")
         try await agent.start()
@@ -115,6 +116,12 @@ struct RestoreTestDockerTests {
         try await withFixtureStacks(["pgapp"]) { fx in
             let setup = try await setUp(fx)
             _ = try await quiescedBackup(setup)
+            // A probe that waits for a line postgres never logs keeps the scratch project up until the kill.
+            let probe = try await setup.agent.cli([
+                "guest", "probe", "guest", "--directory", fx.name("pgapp"), "--service", "db",
+                "--expect", "a line postgres never logs", "--timeout-seconds", "600",
+            ])
+            #expect(probe.exitCode == 0, "\(probe.standardError)")
             let run = try BackgroundProcess(
                 executable: AgentHarness.binary, arguments: ["restore-test", "run", "guest", "--config", setup.agent.configPath],
                 logPath: setup.agent.root.path + "/restore-test.log")

@@ -1,4 +1,5 @@
 import AgentAPI
+import DockerTesting
 import Foundation
 import Stacks
 import TestSupport
@@ -7,7 +8,7 @@ import Testing
 @Suite("Rollback of a guest with PostgreSQL, through the controller (needs docker)", .needsDocker)
 struct RollbackDockerTests {
     static func psql(_ fx: FixtureStacks, _ sql: String) async throws -> String {
-        let ready = await eventually(timeout: .seconds(60), every: .milliseconds(300)) {
+        let ready = await eventually(timeout: .seconds(180), every: .milliseconds(300)) {
             (try? await Docker.run(["compose", "--project-name", fx.name("pgapp"), "exec", "-T", "db", "pg_isready", "-h", "/tmp"], in: fx.directory("pgapp")).exitCode) == 0
         }
         #expect(ready)
@@ -35,6 +36,9 @@ struct RollbackDockerTests {
             _ = try await Self.psql(fx, "INSERT INTO rows SELECT generate_series(1001, 1500);")
             #expect(try await Self.psql(fx, "SELECT count(*) FROM rows;") == "1500")
 
+            // docker's own clock, so `logs --since` sees exactly what the rollback's restart logged.
+            let rollbackStarted = try await Docker.run(["info", "--format", "{{.SystemTime}}"]).standardOutput
+                .trimmingCharacters(in: .whitespacesAndNewlines)
             let rolledBack = try await controller.cli(["rollback", backupID, "--json"])
             #expect(rolledBack.exitCode == 0, "\(rolledBack.standardOutput) \(rolledBack.standardError)")
             #expect(rolledBack.standardOutput.contains(#""kind" : "rollback""#) && rolledBack.standardOutput.contains(#""outcome" : "succeeded""#))
@@ -42,7 +46,7 @@ struct RollbackDockerTests {
             let statuses = try await controller.statuses()
             for app in ["pgapp", "webapp", "traefik"] { #expect(statuses[fx.name(app)] == "running", "\(app): \(statuses)") }
             #expect(try await Self.psql(fx, "SELECT count(*) FROM rows;") == "1000")
-            let logs = try await Docker.run(["compose", "--project-name", fx.name("pgapp"), "logs", "--no-color", "--since", "1m", "db"], in: fx.directory("pgapp"))
+            let logs = try await Docker.run(["compose", "--project-name", fx.name("pgapp"), "logs", "--no-color", "--since", rollbackStarted, "db"], in: fx.directory("pgapp"))
             let startLog = logs.standardOutput + logs.standardError
             #expect(startLog.contains("database system was shut down"), "\(startLog)")
             #expect(!startLog.contains("redo starts"), "\(startLog)")

@@ -1,3 +1,4 @@
+import DockerTesting
 import TestSupport
 import Testing
 

@@ -1,6 +1,7 @@
-import TestSupport
+import DockerTesting
 import Foundation
 import Stacks
+import TestSupport
 import Testing
 
 @Suite("Stack operations on the real engine (needs docker)", .needsDocker)
@@ -27,6 +28,8 @@ struct StackOperationsDockerTests {
             try await operations.perform(.up, on: name)
             try await operations.perform(.up, on: name)
             #expect(try await status(catalog, name) == .running)
+            // The worker writes its heartbeat after it has set its TERM trap; a stop before that would leave no evidence.
+            #expect(await eventually { FileManager.default.fileExists(atPath: fx.directory("webapp") + "/data/worker.heartbeat") })
             let firstStart = try await containers(name).map(\.startedAt)
 
             try await operations.perform(.start, on: name)
@@ -103,14 +106,14 @@ struct StackOperationsDockerTests {
     func timeoutKillsProcessTree() async throws {
         try await withFixtureStacks(["stubborn"]) { fx in
             let name = fx.name("stubborn")
-            // This copy ignores SIGTERM for 60 s; the stop may take 8 s, long enough for compose to print even on a loaded machine.
+            // This copy ignores SIGTERM for 60 s; the stop may take 20 s, long enough for compose to print even on a loaded machine.
             let composeFile = fx.directory("stubborn") + "/compose.yaml"
             try String(contentsOfFile: composeFile, encoding: .utf8)
                 .replacingOccurrences(of: "stop_grace_period: 2s", with: "stop_grace_period: 60s")
                 .write(toFile: composeFile, atomically: true, encoding: .utf8)
             try await StackOperations(configuration: fx.configuration(), runner: SubprocessCommandRunner()).perform(.up, on: name)
 
-            let docker = DockerSettings(operationTimeouts: [.stop: .seconds(8)])
+            let docker = DockerSettings(operationTimeouts: [.stop: .seconds(20)])
             let operations = StackOperations(configuration: fx.configuration(docker: docker), runner: SubprocessCommandRunner())
             let started = ContinuousClock.now
             await #expect {
@@ -121,9 +124,9 @@ struct StackOperationsDockerTests {
                 return error.code == .timeout && error.stack == name && error.operation == .stop
                     && text.contains(name) && text.contains("stop") && text.contains("Stopping")
             }
-            #expect(ContinuousClock.now - started < .seconds(30), "killed at the timeout, not after the grace period")
+            #expect(ContinuousClock.now - started < .seconds(50), "killed at the timeout, not after the 60 s grace period")
             // Neither `docker` nor the `docker-compose` plugin it spawned survives.
-            #expect(await eventually(timeout: .seconds(5)) { processesMentioning(name).isEmpty }, "\(processesMentioning(name))")
+            #expect(await eventually(timeout: .seconds(30)) { processesMentioning(name).isEmpty }, "\(processesMentioning(name))")
         }
     }
 
@@ -172,11 +175,17 @@ struct StackOperationsDockerTests {
     func concurrentOperationsSerialized() async throws {
         try await withFixtureStacks(["stubborn"]) { fx in
             let name = fx.name("stubborn")
+            // SIGTERM is ignored for 15 s, so each stop holds the lock for that long: a window no
+            // loaded machine can miss, where 2 s could pass before the test even saw the stop begin.
+            let composeFile = fx.directory("stubborn") + "/compose.yaml"
+            try String(contentsOfFile: composeFile, encoding: .utf8)
+                .replacingOccurrences(of: "stop_grace_period: 2s", with: "stop_grace_period: 15s")
+                .write(toFile: composeFile, atomically: true, encoding: .utf8)
             let runner = CountingRunner()
             try await StackOperations(configuration: fx.configuration(), runner: runner).perform(.up, on: name)
             runner.reset()
 
-            // stop takes ~2 s (SIGTERM is ignored); start arrives while it runs and must wait for it.
+            // start arrives while the stop runs and must wait for it.
             let operations = StackOperations(configuration: fx.configuration(), runner: runner)
             async let stop: Void = operations.perform(.stop, on: name)
             #expect(await eventually { !processesMentioning(name).isEmpty }, "the stop is running")

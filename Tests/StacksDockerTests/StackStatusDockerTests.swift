@@ -1,6 +1,7 @@
-import TestSupport
+import DockerTesting
 import Foundation
 import Stacks
+import TestSupport
 import Testing
 
 @Suite("Stack status on the real engine (needs docker)", .needsDocker)

@@ -1,5 +1,6 @@
 import Foundation
 import Stacks
+import TestSupport
 import Testing
 
 @Suite("Running real processes")
@@ -18,13 +19,14 @@ struct SubprocessCommandRunnerTests {
     func timeoutKillsTree() async throws {
         let marker = "felhom-timeout-\(UInt32.random(in: 0...UInt32.max))"
         let started = ContinuousClock.now
-        await #expect(throws: CommandRunError.timedOut(after: .milliseconds(300), standardError: "started\n")) {
+        // 3 s: long enough for a loaded machine to have run the `echo`, far short of the 30 s sleeps.
+        await #expect(throws: CommandRunError.timedOut(after: .seconds(3), standardError: "started\n")) {
             try await runner.run(DockerCommand(
                 executable: "/bin/sh",
                 arguments: ["-c", "echo started >&2; sh -c 'sleep 30' \(marker) & sleep 30; wait", marker],
-                timeout: .milliseconds(300)))
+                timeout: .seconds(3)))
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(25), "killed at the timeout, not after the sleeps")
         let survivors = { () -> [String] in
             let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
             return pids.filter { $0.allSatisfy(\.isNumber) }.compactMap { pid in
@@ -32,11 +34,8 @@ struct SubprocessCommandRunnerTests {
                 return line.contains(marker) ? line : nil
             }
         }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while !survivors().isEmpty, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(survivors().isEmpty, "the grandchild must die with the group")
+        #expect(await eventually(timeout: .seconds(30), every: .milliseconds(50)) { survivors().isEmpty },
+                "the grandchild must die with the group")
     }
 
     @Test("a missing executable is a launch failure, not a crash")

@@ -76,7 +76,7 @@ public final class AgentHarness: @unchecked Sendable {
             executable: Self.binary, arguments: ["run", "--config", configPath], logPath: logPath,
             environment: ["FELHOM_LOG_LEVEL": "debug"].merging(environment) { $1 })
         self.process = process
-        guard await process.waitForLine("] listening", timeout: .seconds(30)),
+        guard await process.waitForLine("] listening", timeout: .seconds(120)),
               let line = process.lines(containing: "] listening").first,
               let range = line.range(of: "port=") else {
             throw HarnessError("felhom-agent did not start listening: \(process.log)")

@@ -38,7 +38,7 @@ public final class BackgroundProcess: @unchecked Sendable {
     }
 
     /// Waits until a log line contains `text` (at least `count` of them); false if the process ended or time ran out.
-    public func waitForLine(_ text: String, count: Int = 1, timeout: Duration = .seconds(60)) async -> Bool {
+    public func waitForLine(_ text: String, count: Int = 1, timeout: Duration = .seconds(120)) async -> Bool {
         await eventually(timeout: timeout, every: .milliseconds(20)) { [self] in
             lines(containing: text).count >= count || !isRunning
         } && lines(containing: text).count >= count

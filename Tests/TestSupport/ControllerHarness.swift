@@ -19,7 +19,7 @@ public final class ControllerHarness: @unchecked Sendable {
     /// Writes the token files and a config with short intervals; `agentURL` defaults to `agent`'s.
     public init(
         fixtures: FixtureStacks, agentURL: String, pin: String, guestToken: String, protected: [String] = [],
-        pollSeconds: Double = 0.5, statusPollSeconds: Double = 0.2, maxQuiesceSeconds: Double = 120, quiesceEnabled: Bool = true
+        pollSeconds: Double = 0.5, statusPollSeconds: Double = 0.2, maxQuiesceSeconds: Double = 600, quiesceEnabled: Bool = true
     ) throws {
         self.fixtures = fixtures
         try FileManager.default.createDirectory(atPath: fixtures.stateDirectory, withIntermediateDirectories: true)
@@ -45,7 +45,7 @@ public final class ControllerHarness: @unchecked Sendable {
             executable: Self.binary, arguments: ["run", "--config", configPath],
             logPath: fixtures.root + "/controller-\(runs.count).log", environment: ["FELHOM_LOG_LEVEL": "info"])
         runs.append(process)
-        guard await process.waitForLine("customer API listening", timeout: .seconds(60)),
+        guard await process.waitForLine("customer API listening", timeout: .seconds(120)),
               let line = process.lines(containing: "customer API listening").first,
               let range = line.range(of: "port=") else {
             throw HarnessError("felhom-controller did not start: \(process.log)")

@@ -42,12 +42,12 @@ public enum DockerEnvironment {
         let runner = SubprocessCommandRunner()
         do {
             let engine = try await runner.run(DockerCommand(
-                executable: "docker", arguments: ["version", "--format", "{{.Server.Version}}"], timeout: .seconds(20)))
+                executable: "docker", arguments: ["version", "--format", "{{.Server.Version}}"], timeout: .seconds(60)))
             guard engine.succeeded else {
                 return .failure(Unavailable(reason: "docker version: \(engine.standardError.trimmingCharacters(in: .whitespacesAndNewlines))"))
             }
             let compose = try await runner.run(DockerCommand(
-                executable: "docker", arguments: ["compose", "version", "--short"], timeout: .seconds(20)))
+                executable: "docker", arguments: ["compose", "version", "--short"], timeout: .seconds(60)))
             guard compose.succeeded else {
                 return .failure(Unavailable(reason: "no compose v2 plugin: \(compose.standardError.trimmingCharacters(in: .whitespacesAndNewlines))"))
             }

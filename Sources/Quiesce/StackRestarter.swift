@@ -9,6 +9,11 @@ struct StackRestarter: Sendable {
     let logger: Logger
 
     /// Starts each stack until it is confirmed up, retrying with doubling waits.
+    ///
+    /// "Up" is container state, never health: a service still inside its
+    /// healthcheck's `start_period` reports `starting`, and another `start`
+    /// would not hurry it, so it counts as up. Compose itself waits for the
+    /// health a `depends_on: service_healthy` names before it starts the dependant.
     /// Returns when all are up, or when `deadline` passes (then the marker stays for the next try).
     /// - Returns: when each stack was confirmed up, and the stacks still down.
     func restart(_ stacks: [String], partialBefore: Set<String> = [], deadline: ContinuousClock.Instant? = nil) async -> (upAt: [String: ContinuousClock.Instant], stillDown: [String]) {

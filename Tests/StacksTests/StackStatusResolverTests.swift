@@ -51,6 +51,15 @@ struct StackStatusResolverTests {
         #expect(stacks[0].status == .stopped)
     }
 
+    @Test("a running container counts as running whatever its health says: a restart cannot hurry a slow healthcheck")
+    func healthDoesNotDecideRunning() {
+        let stacks = resolver.resolve(entries: [entry("a", services: ["db", "app"])], containers: [
+            container("a", "db", "running", health: "starting"),
+            container("a", "app", "running", health: "unhealthy"),
+        ])
+        #expect(stacks[0].status == .running)
+    }
+
     @Test("one-off containers from `compose run` are ignored")
     func oneOffIgnored() {
         let stacks = resolver.resolve(entries: [entry("a")], containers: [container("a", "app", "exited", oneOff: true)])

@@ -121,6 +121,7 @@ let package = Package(
         .executableTarget(
             name: "Agent",
             dependencies: [
+                "AgentAPI",
                 "HostAgent",
                 "ConfigFile",
                 "CommandLineSupport",
@@ -149,7 +150,6 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
         ),

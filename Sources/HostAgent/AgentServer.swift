@@ -16,8 +16,11 @@ public struct AgentServer: Sendable {
         self.logger = logger
     }
 
-    /// Runs until SIGTERM or SIGINT. Nothing is served before interrupted ops are resolved.
+    /// Runs until SIGTERM or SIGINT. Nothing is served before interrupted ops are resolved,
+    /// and nothing is resolved before this process holds the state dir alone.
     public func run() async throws {
+        let stateLock = try StateDirectoryLock.acquire(stateDirectory: configuration.stateDirectory)
+        defer { withExtendedLifetime(stateLock) {} }
         let identity = configuration.identity
         guard identity.exists else {
             throw IdentityError("no TLS key at \(identity.keyPath); run `felhom-agent init --config FILE` first")
@@ -27,6 +30,7 @@ public struct AgentServer: Sendable {
         let report = try StartupRecovery(store: store, backend: backend, logger: logger).run()
         logger.info("startup recovery done", metadata: [
             "resolved_ops": "\(report.resolvedOps.count)", "removed_files": "\(report.removedFiles.count)",
+            "removed_backups": "\(report.removedBackups.count)", "unknown_backups": "\(report.unknownBackups.count)",
             "rollbacks": "\(report.rollbacks.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
         ])
 

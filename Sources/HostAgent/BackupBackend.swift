@@ -67,4 +67,20 @@ public protocol BackupBackend: Sendable {
 
     /// Deletes partial files a crash left behind and returns their paths.
     func removeLeftovers() throws(BackupFailure) -> [String]
+
+    /// Every backup that has a finished archive or a manifest in the repository.
+    func storedBackups() -> [StoredBackup]
+}
+
+/// A backup's files found in the repository, whether or not the journal knows them.
+public struct StoredBackup: Sendable, Hashable, CustomStringConvertible {
+    public var guest: String
+    public var backupID: String
+
+    public init(guest: String, backupID: String) {
+        self.guest = guest
+        self.backupID = backupID
+    }
+
+    public var description: String { "\(guest)/\(backupID)" }
 }

@@ -75,7 +75,13 @@ public final class BackupCoordinator: Service, Sendable {
             let reason = failure.code == .cancelled ? "agent stopped during backup" : failure.message
             recordFailure(job, reason: reason, metadata: metadata)
         } catch {
-            try? backend.discardBackup(guest: job.guest, backupID: job.backupID)
+            // The journal could not record the finished backup, so nothing will ever reference its files.
+            do {
+                try backend.discardBackup(guest: job.guest, backupID: job.backupID)
+            } catch {
+                logger.error("removing the files of a backup the journal could not record failed; the next startup sweep removes them",
+                             metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
             recordFailure(job, reason: "\(error)", metadata: metadata)
         }
     }

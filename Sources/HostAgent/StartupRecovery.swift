@@ -19,6 +19,10 @@ public struct StartupRecovery: Sendable {
     public struct Report: Sendable, Equatable {
         public var resolvedOps: [String] = []
         public var removedFiles: [String] = []
+        /// `guest/backup_id` of failed or pruned backups whose files were still there.
+        public var removedBackups: [String] = []
+        /// `guest/backup_id` of files no journal row names; left in place.
+        public var unknownBackups: [String] = []
         public var rollbacks: [String: String] = [:]
     }
 
@@ -57,6 +61,23 @@ public struct StartupRecovery: Sendable {
         report.removedFiles = try backend.removeLeftovers()
         for path in report.removedFiles {
             logger.info("leftover partial file removed", metadata: ["path": "\(path)"])
+        }
+        // Files of a backup the journal failed or pruned, left when their removal failed,
+        // would otherwise stay forever. Files the journal has never heard of may be an
+        // operator's real backups (an older agent.sqlite put back), so they stay, named.
+        for stored in backend.storedBackups() {
+            let metadata: Logger.Metadata = ["guest": "\(stored.guest)", "backup_id": "\(stored.backupID)"]
+            switch try store.fileVerdict(backup: stored.backupID, guest: stored.guest) {
+            case .keep:
+                continue
+            case .garbage:
+                try backend.discardBackup(guest: stored.guest, backupID: stored.backupID)
+                report.removedBackups.append(stored.description)
+                logger.info("files of a failed or pruned backup removed", metadata: metadata)
+            case .unknown:
+                report.unknownBackups.append(stored.description)
+                logger.warning("backup files the journal does not know are left in place; remove them by hand if they are not wanted", metadata: metadata)
+            }
         }
         return report
     }

@@ -70,4 +70,34 @@ struct AgentUnitTests {
         let op = try #require(try store.backup("b-1"))
         #expect(op.op.state == .failed && op.op.error == "agent restarted during backup")
     }
+
+    @Test("startup recovery removes the files of failed and pruned backups, keeps listed ones, and leaves unknown ones in place")
+    func unreferencedFiles() throws {
+        let directory = try TemporaryDirectory("recovery")
+        let store = try AgentStore(path: directory.path + "/agent.sqlite")
+        try store.addGuest(GuestRecord(name: "g", dataDirectory: "/d", intervalSeconds: 60, tokenSHA256: "t", backupRequestedAt: nil, createdAt: Date()))
+        let backend = DirectoryBackend(repository: directory.path + "/repo")
+        let now = Date()
+        for (index, id) in ["b-pruned", "b-kept", "b-failed"].enumerated() {
+            _ = try store.beginBackup(guest: "g", idempotencyKey: id, request: .init(quiesced: true, stacks: []), backupID: id, now: now + Double(index))
+            let artifact = BackupArtifact(archivePath: backend.layout.archive(guest: "g", backupID: id),
+                                          manifestPath: backend.layout.manifest(guest: "g", backupID: id), sizeBytes: 1, dataBytes: 1)
+            if id == "b-failed" {
+                try store.failOp(id, reason: "the record write failed", now: now)
+            } else {
+                try store.completeBackup(id, artifact: artifact, now: now + Double(index))
+            }
+        }
+        #expect(try store.pruneBackups(guest: "g", keepLast: 1, now: now).map(\.backupID) == ["b-pruned"])
+        for id in ["b-pruned", "b-kept", "b-failed", "b-unknown"] {
+            try directory.write("repo/g/\(id).tar.zst", [1])
+            try directory.write("repo/g/\(id).manifest.json", [2])
+        }
+
+        let report = try StartupRecovery(store: store, backend: backend, logger: .init(label: "test")).run()
+        #expect(report.removedBackups == ["g/b-failed", "g/b-pruned"])
+        #expect(report.unknownBackups == ["g/b-unknown"])
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/repo/g").sorted()
+        #expect(left == ["b-kept.manifest.json", "b-kept.tar.zst", "b-unknown.manifest.json", "b-unknown.tar.zst"])
+    }
 }

@@ -66,7 +66,11 @@ public struct DirectoryBackend: BackupBackend {
             return BackupArtifact(archivePath: archive, manifestPath: manifestPath, sizeBytes: archiveBytes, dataBytes: manifest.totalBytes)
         } catch {
             // Nothing of a failed backup may stay: not the partial archive, not the manifest.
-            try? discardBackup(guest: job.guest, backupID: job.backupID)
+            do {
+                try discardBackup(guest: job.guest, backupID: job.backupID)
+            } catch let cleanup {
+                throw BackupFailure(error.code, "\(error.message); removing its files failed too (\(cleanup.message)); the next startup sweep removes them")
+            }
             throw error
         }
     }
@@ -83,6 +87,20 @@ public struct DirectoryBackend: BackupBackend {
                 throw BackupFailure(.storage, "removing \(path): \(error)")
             }
         }
+    }
+
+    public func storedBackups() -> [StoredBackup] {
+        guard let guests = try? FileManager.default.contentsOfDirectory(atPath: layout.root) else { return [] }
+        var found: Set<StoredBackup> = []
+        for guest in guests {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: layout.guestDirectory(guest)) else { continue }
+            for name in names {
+                for suffix in [RepositoryLayout.archiveSuffix, RepositoryLayout.manifestSuffix] where name.hasSuffix(suffix) {
+                    found.insert(StoredBackup(guest: guest, backupID: String(name.dropLast(suffix.count))))
+                }
+            }
+        }
+        return found.sorted { ($0.guest, $0.backupID) < ($1.guest, $1.backupID) }
     }
 
     public func removeLeftovers() throws(BackupFailure) -> [String] {

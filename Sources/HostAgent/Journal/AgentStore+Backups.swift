@@ -136,6 +136,22 @@ extension AgentStore {
         }
     }
 
+    /// What the journal says of a backup's files found in the repository.
+    public enum FileVerdict: Sendable, Equatable {
+        /// A listed backup: succeeded and not pruned.
+        case keep
+        /// The journal failed or pruned it; its files are garbage.
+        case garbage
+        /// No journal row names it, e.g. after the database was replaced by an older copy.
+        case unknown
+    }
+
+    /// Whether the journal still needs a backup's files.
+    public func fileVerdict(backup id: String, guest: String) throws -> FileVerdict {
+        guard let entry = try backup(id, guest: guest) else { return .unknown }
+        return entry.op.state == .succeeded && entry.backup.prunedAt == nil ? .keep : .garbage
+    }
+
     private static func entry(_ db: Database, id: String, guest: String) throws -> BackupEntry? {
         try BackupRecord.entries().filter(Column("id") == id && Column("guest") == guest).fetchOne(db)
     }

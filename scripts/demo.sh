@@ -42,6 +42,7 @@ pin=$("$AGENT" init --config "$DEMO_DIR/agent.yaml" --json | python3 -c 'import 
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' >"$DEMO_DIR/agent-token"
 chmod 600 "$DEMO_DIR/agent-token"
 head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$DEMO_DIR/api-token"
+chmod 600 "$DEMO_DIR/api-token"
 
 cat >"$DEMO_DIR/controller.yaml" <<YAML
 stacks_dir: $DEMO_DIR/stacks

@@ -68,6 +68,7 @@ YAML
   "$BIN/felhom-agent" guest add bench --data-dir "$WORK/stacks" --config "$WORK/agent.yaml" --json \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' >"$WORK/agent-token"
   echo "bench-api-token" >"$WORK/api-token"
+  chmod 600 "$WORK/agent-token" "$WORK/api-token"
   cat >"$WORK/controller.yaml" <<YAML
 stacks_dir: $WORK/stacks
 state_dir: $WORK/controller

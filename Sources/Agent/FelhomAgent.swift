@@ -1,8 +1,10 @@
 import ArgumentParser
 import CommandLineSupport
 import ConfigFile
+import DurableFiles
 import Foundation
 import HostAgent
+import Logging
 
 /// `felhom-agent`: the host end of felhom backups.
 @main
@@ -41,10 +43,12 @@ struct AgentOptions: ParsableArguments {
     func openStore() throws -> (AgentConfiguration, AgentStore) {
         let configuration = try loadConfig()
         do {
-            try FileManager.default.createDirectory(
-                atPath: configuration.stateDirectory, withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700])
-            return (configuration, try AgentStore(path: configuration.databasePath))
+            let tightened = try PrivateState.prepareDirectory(configuration.stateDirectory)
+            let store = try AgentStore(path: configuration.databasePath)
+            for change in tightened + store.tightenedModes {
+                Logger(label: "felhom-agent").notice("tightened the mode of private state", metadata: ["change": "\(change)"])
+            }
+            return (configuration, store)
         } catch {
             throw CommandFailure(message: "cannot open the agent database \(configuration.databasePath): \(error)")
         }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import CommandLineSupport
+import DurableFiles
 import Foundation
 import HostAgent
+import Logging
 
 /// `felhom-agent init`: the TLS key and certificate, and the pin to give controllers.
 struct InitCommand: AsyncParsableCommand {
@@ -29,6 +31,9 @@ struct InitCommand: AsyncParsableCommand {
             let identity = configuration.identity
             let pin: String
             do {
+                for change in try PrivateState.prepareDirectory(configuration.stateDirectory) {
+                    Logger(label: "felhom-agent").notice("tightened the mode of private state", metadata: ["change": "\(change)"])
+                }
                 pin = try identity.generate(hostnames: hostnames, force: force)
             } catch {
                 throw CommandFailure(message: "\(error)")

@@ -1,4 +1,5 @@
 import ConfigFile
+import DurableFiles
 import Foundation
 import Quiesce
 import Yams
@@ -68,6 +69,9 @@ extension ControllerConfig {
 
     /// Reads a token file: one line, surrounding whitespace ignored.
     static func readToken(_ path: String, key: String) throws -> String {
+        if let (exposed, mode) = PrivateState.isReadableByOthers(path), exposed {
+            throw CommandFailureMessage("\(key) \(path) has mode \(mode), so other users can read the token; run `chmod 600 \(path)`")
+        }
         let token: String
         do {
             token = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)

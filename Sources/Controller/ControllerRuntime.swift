@@ -1,5 +1,6 @@
 import AgentAPI
 import CommandLineSupport
+import DurableFiles
 import Foundation
 import Logging
 import Quiesce
@@ -22,8 +23,11 @@ struct ControllerRuntime {
         catalog = StackCatalog(configuration: config.stacks, runner: runner)
         operations = StackOperations(configuration: config.stacks, runner: runner, logger: logger)
         do {
-            try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
+            let tightened = try PrivateState.prepareDirectory(config.stateDirectory)
             cycles = try CycleStore(path: config.stateDirectory + "/controller.sqlite")
+            for change in tightened + cycles.tightenedModes {
+                logger.notice("tightened the mode of private state", metadata: ["change": "\(change)"])
+            }
         } catch {
             throw CommandFailure(message: "cannot open the cycle records in \(config.stateDirectory): \(error)")
         }

@@ -1,3 +1,4 @@
+import DurableFiles
 import Foundation
 import Hummingbird
 import HummingbirdTLS
@@ -25,7 +26,11 @@ public struct AgentServer: Sendable {
         guard identity.exists else {
             throw IdentityError("no TLS key at \(identity.keyPath); run `felhom-agent init --config FILE` first")
         }
+        let tightened = try PrivateState.prepareDirectory(configuration.stateDirectory)
         let store = try AgentStore(path: configuration.databasePath)
+        for change in tightened + store.tightenedModes {
+            logger.notice("tightened the mode of private state", metadata: ["change": "\(change)"])
+        }
         let backend = DirectoryBackend(repository: configuration.repository)
         let report = try StartupRecovery(store: store, backend: backend, logger: logger).run()
         logger.info("startup recovery done", metadata: [

@@ -1,4 +1,5 @@
 import AgentAPI
+import DurableFiles
 import Foundation
 import GRDB
 
@@ -65,8 +66,11 @@ public struct CycleRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
 /// The cycle records, in SQLite (WAL, synchronous=FULL).
 public final class CycleStore: Sendable {
     let database: DatabasePool
+    /// Modes this open tightened on the database's files, for the caller to log.
+    public let tightenedModes: [PrivateState.Change]
 
     public init(path: String) throws {
+        tightenedModes = try PrivateState.prepareDatabaseFile(path)
         var configuration = Configuration()
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         configuration.busyMode = .timeout(10)

@@ -90,4 +90,24 @@ struct AgentCLITests {
         let result = try await AgentHarness.cli(["ops", "--config", path])
         #expect(result.exitCode == 78 && result.standardError.contains("`retention.keep_last`"))
     }
+
+    @Test("a fresh install has a 0700 state dir and a 0600 database; an older, looser one is tightened at startup and logged")
+    func privateModes() async throws {
+        let agent = try await AgentHarness()
+        _ = try await agent.addGuest("shop", dataDirectory: agent.root.path + "/data")
+        let state = agent.root.path + "/state"
+        let mode = { (path: String) in try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int }
+        #expect(try mode(state) == 0o700)
+        #expect(try mode(state + "/agent.sqlite") == 0o600)
+
+        // As an earlier release left it: the dir and the database readable by everyone.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: state)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: state + "/agent.sqlite")
+        try await agent.start()
+        #expect(try mode(state) == 0o700)
+        for file in try FileManager.default.contentsOfDirectory(atPath: state) where file.hasPrefix("agent.sqlite") || file == "agent.lock" {
+            #expect(try mode(state + "/" + file) == 0o600, "\(file)")
+        }
+        #expect(agent.log.contains("tightened the mode of private state") && agent.log.contains("0644 → 0600"), "\(agent.log)")
+    }
 }

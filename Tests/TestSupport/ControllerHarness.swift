@@ -23,8 +23,11 @@ public final class ControllerHarness: @unchecked Sendable {
     ) throws {
         self.fixtures = fixtures
         try FileManager.default.createDirectory(atPath: fixtures.stateDirectory, withIntermediateDirectories: true)
-        try guestToken.write(toFile: fixtures.root + "/agent-token", atomically: true, encoding: .utf8)
-        try apiToken.write(toFile: fixtures.root + "/api-token", atomically: true, encoding: .utf8)
+        for (token, file) in [(guestToken, "/agent-token"), (apiToken, "/api-token")] {
+            try token.write(toFile: fixtures.root + file, atomically: true, encoding: .utf8)
+            // The controller refuses a token file that group or others can read.
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: fixtures.root + file)
+        }
         configPath = fixtures.root + "/controller.yaml"
         try """
         stacks_dir: \(fixtures.stacksDirectory)

@@ -1,3 +1,4 @@
+import DurableFiles
 import Foundation
 import GRDB
 
@@ -7,9 +8,12 @@ import GRDB
 /// state change the agent has acted on survives a crash or a power cut.
 public final class AgentStore: Sendable {
     let database: DatabasePool
+    /// Modes this open tightened on the database's files (0600), for the caller to log.
+    public let tightenedModes: [PrivateState.Change]
 
     /// Opens (or creates) the database at `path` and applies pending migrations.
     public init(path: String) throws {
+        tightenedModes = try PrivateState.prepareDatabaseFile(path)
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")

@@ -19,11 +19,7 @@ struct QuiesceHappyPathTests {
             let token = try await agent.addGuest("guest", dataDirectory: fx.stacksDirectory)
             try await agent.start()
             let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token)
-            let run = try await controller.start()
-            #expect(await run.waitForLine("quiesce cycle finished", timeout: .seconds(180)), "\(run.log)")
-            run.stop()
-
-            let cycle = try #require(try await controller.cycles().first)
+            let (_, cycle) = try await controller.firstCycle()
             #expect(cycle["outcome"] as? String == "succeeded", "\(cycle)")
             #expect(cycle["consistency"] as? String == "app")
             let apps = ["pgapp", "sidecar", "webapp"].map(fx.name)

@@ -10,11 +10,7 @@ struct SlowHealthRestartTests {
         try await withFixtureStacks(["slowstart"]) { fx in
             let (agent, token) = try await Scenario.appsAndAgent(fx, up: ["slowstart"])
             let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token)
-            let run = try await controller.start()
-            #expect(await run.waitForLine("quiesce cycle finished", timeout: .seconds(180)), "\(run.log)")
-            run.stop()
-
-            let cycle = try #require(try await controller.cycles().first)
+            let (run, cycle) = try await controller.firstCycle()
             #expect(cycle["outcome"] as? String == "succeeded", "\(cycle)")
             #expect(cycle["stacks"] as? [String] == [fx.name("slowstart")])
             #expect(run.lines(containing: "stack restarted").count == 1, "\(run.log)")

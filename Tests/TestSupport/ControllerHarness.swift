@@ -64,6 +64,18 @@ public final class ControllerHarness: @unchecked Sendable {
     }
 
     /// The cycle records, newest first, as `cycles --json` prints them.
+    /// Runs `felhom-controller run` until its first cycle has finished, stops it, and returns the run and that cycle's record.
+    public func firstCycle(timeout: Duration = .seconds(180)) async throws -> (run: BackgroundProcess, cycle: [String: Any]) {
+        let run = try await start()
+        let finished = await run.waitForLine("quiesce cycle finished", timeout: timeout)
+        run.stop()
+        // Newest first; a failed backup stays due, so the loop may have begun another cycle.
+        guard finished, let cycle = try await cycles().last else {
+            throw HarnessError("no quiesce cycle finished within \(timeout): \(run.log)")
+        }
+        return (run, cycle)
+    }
+
     public func cycles() async throws -> [[String: Any]] {
         let output = try await cli(["cycles", "--json"])
         return (try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [[String: Any]]) ?? []

@@ -1,3 +1,4 @@
+import AgentAPI
 import ArgumentParser
 import CommandLineSupport
 import Foundation
@@ -21,6 +22,13 @@ struct RollbackCommand: AsyncParsableCommand {
     var backupID: String
     @Flag(name: .long, help: "Print JSON for scripts instead of text.")
     var json = false
+
+    /// A mistyped id is refused here, before the config is read or any stack is stopped.
+    func validate() throws {
+        guard AgentID.isValid(backupID, kind: .backup) else {
+            throw ValidationError("BACKUP_ID must look like \(AgentID.example(.backup)); `felhom-agent backups` lists them. Nothing was stopped")
+        }
+    }
 
     func run() async throws {
         try await reportingFailures {

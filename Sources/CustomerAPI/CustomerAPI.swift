@@ -80,6 +80,9 @@ public struct CustomerAPI: Sendable {
         guard let body = try? JSONDecoder().decode(RollbackBody.self, from: Data(buffer.readableBytesView)), !body.backupID.isEmpty else {
             throw APIError(status: .badRequest, code: "bad_request", message: #"the body must be {"backup_id": "..."}"#)
         }
+        guard AgentID.isValid(body.backupID, kind: .backup) else {
+            throw APIError(status: .badRequest, code: "bad_request", message: "backup_id must look like \(AgentID.example(.backup)); nothing was stopped")
+        }
         if case .quiescing = state.snapshot {
             throw APIError(status: .conflict, code: "quiescing", message: "a backup or rollback is running; try again when it has finished")
         }

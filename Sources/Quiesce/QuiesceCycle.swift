@@ -69,6 +69,9 @@ public struct QuiesceCycle: Sendable {
     /// Runs one cycle now, whether or not a backup is due.
     /// - Throws: `busy` when another cycle runs in this process or a marker is still waiting for recovery.
     public func run(_ action: Action) async throws(QuiesceError) -> CycleRecord {
+        if case .rollback(let backupID) = action, !AgentID.isValid(backupID, kind: .backup) {
+            throw QuiesceError(.invalidRequest, "backup id must look like \(AgentID.example(.backup)); nothing was stopped")
+        }
         guard state.reserve() else {
             throw QuiesceError(.busy, "another quiesce cycle is running; try again when it has finished")
         }

@@ -8,6 +8,8 @@ public struct QuiesceError: Error, Sendable, CustomStringConvertible {
         case cancelled
         case records
         case busy
+        /// The request itself is wrong, e.g. a backup id of the wrong shape; nothing was done.
+        case invalidRequest
     }
 
     public var code: Code

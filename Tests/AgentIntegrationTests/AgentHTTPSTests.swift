@@ -71,7 +71,7 @@ struct AgentHTTPSTests {
         for call in [
             { _ = try await setup.beta.backupStatus(backupID: id) },
             { _ = try await setup.beta.backupResumed(backupID: id) },
-            { _ = try await setup.alpha.backupStatus(backupID: "b-does-not-exist") },
+            { _ = try await setup.alpha.backupStatus(backupID: "b-20200101T000000Z-00000000") },
             { _ = try await setup.beta.backupStatus(backupID: nil) },
         ] as [@Sendable () async throws -> Void] {
             await #expect { try await call() } throws: { ($0 as? AgentClientError)?.httpStatus == 404 }
@@ -100,6 +100,34 @@ struct AgentHTTPSTests {
         // None of the refused requests started anything.
         #expect(try await setup.alpha.backups().isEmpty)
         await #expect { _ = try await setup.alpha.backupStatus(backupID: nil) } throws: { ($0 as? AgentClientError)?.httpStatus == 404 }
+    }
+
+    @Test("every id in a query or a body must have its documented shape: NUL, control characters and junk get 400 before any lookup")
+    func strictIDs() async throws {
+        let setup = try await setUp()
+        let started = try await setup.alpha.startBackup(idempotencyKey: "k1", StartBackupRequest(quiesced: true, stacks: []))
+        let id = started.response.backupID
+        #expect(AgentID.isValid(id, kind: .backup), "the agent's own ids have the documented shape: \(id)")
+        #expect(try await setup.agent.waitForFinish(setup.alpha, backupID: id).phase == .done)
+
+        // The real id with a NUL and junk behind it used to find the real backup.
+        for bad in ["\(id)%00junk", "\(id)%0A", "%00", "\(id)%20", "..%2F..%2Fetc", "B-\(id.dropFirst(2))", id + "g"] {
+            let status = try await setup.alpha.sendRaw("GET", "/backup/status?backup_id=\(bad)", body: nil)
+            #expect(status.status == 400 && errorCode(status.body) == AgentErrorCode.badRequest, "backup_id=\(bad)")
+            let rollback = try await setup.alpha.sendRaw("GET", "/rollback/status?op_id=\(bad)", body: nil)
+            #expect(rollback.status == 400, "op_id=\(bad)")
+        }
+        for bad in ["\(id)\u{0}junk", "\(id)\n", "", "b-1"] {
+            let body = try JSONEncoder().encode(["backup_id": bad])
+            for path in ["/backup/resumed", "/rollback"] {
+                let answer = try await setup.alpha.sendRaw("POST", path, body: Array(body))
+                #expect(answer.status == 400 && errorCode(answer.body) == AgentErrorCode.badRequest, "\(path) \(bad.debugDescription)")
+            }
+        }
+        // A refused rollback request started nothing.
+        let ops = try await setup.agent.cli(["ops", "--json"])
+        #expect(!ops.standardOutput.contains("\"kind\" : \"rollback\""), "\(ops.standardOutput)")
+        #expect(try await setup.alpha.backupStatus(backupID: id).phase == .done)
     }
 
     @Test("a repeated Idempotency-Key yields one backup, even when the requests race")

@@ -80,4 +80,24 @@ struct RollbackDockerTests {
             #expect(try await controller.statuses()[fx.name("webapp")] == "running")
         }
     }
+
+    @Test("a mistyped backup id, over the API and the CLI, is refused before any stack stops, and leaves no cycle")
+    func mistypedID() async throws {
+        try await withFixtureStacks(["webapp"]) { fx in
+            let (agent, token) = try await Scenario.appsAndAgent(fx, up: ["webapp"])
+            let controller = try ControllerHarness(
+                fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token, quiesceEnabled: false)
+            let before = try await Docker.startedAt(project: fx.name("webapp"))
+            let run = try await controller.start()
+            for bad in ["b-0", "nope", #"b-20261125T020000Z-0000aaaa\u0000junk"#, ""] {
+                let answer = try await controller.api("POST", "/api/rollback", body: #"{"backup_id":"\#(bad)"}"#)
+                #expect(answer.status == 400, "\(bad): \(answer)")
+            }
+            let cli = try await controller.cli(["rollback", "b-0"])
+            #expect(cli.exitCode == 64 && cli.standardError.contains("must look like"), "\(cli.standardError)")
+            run.stop()
+            #expect(try await Docker.startedAt(project: fx.name("webapp")) == before)
+            #expect(try await controller.cycles().isEmpty)
+        }
+    }
 }

@@ -125,12 +125,24 @@ struct QuiesceCycleTests {
     @Test("a rollback cycle stops the stacks, rolls back, and restarts them; a second cycle meanwhile is refused")
     func rollback() async throws {
         let rig = try rig()
-        let record = try await rig.cycle.run(.rollback(backupID: "b-0"))
-        #expect(record.kind == .rollback && record.outcome == .succeeded && record.backupID == "b-0")
+        let backupID = "b-20261125T020000Z-0000aaaa"
+        let record = try await rig.cycle.run(.rollback(backupID: backupID))
+        #expect(record.kind == .rollback && record.outcome == .succeeded && record.backupID == backupID)
         #expect(rig.stacks.up == ["shop", "blog", "traefik"] && rig.agent.resumed.isEmpty)
 
         try rig.marker.write(QuiesceMarker(cycleID: "c-9", startedAt: Date(), stacks: ["shop"]))
-        await #expect(throws: QuiesceError.self) { try await rig.cycle.run(.rollback(backupID: "b-0")) }
+        await #expect { try await rig.cycle.run(.rollback(backupID: backupID)) } throws: { ($0 as? QuiesceError)?.code == .busy }
+    }
+
+    @Test("a rollback to a mistyped backup id is refused before anything: no marker, no stop, no cycle record")
+    func mistypedRollbackID() async throws {
+        let rig = try rig()
+        for bad in ["b-0", "", "b-20261125T020000Z-0000aaaa\u{0}", "../b-20261125T020000Z-0000aaaa"] {
+            await #expect { try await rig.cycle.run(.rollback(backupID: bad)) } throws: { ($0 as? QuiesceError)?.code == .invalidRequest }
+        }
+        #expect(rig.stacks.events.isEmpty && rig.stacks.up == ["shop", "blog", "traefik"])
+        #expect(try rig.marker.read() == nil)
+        #expect(try CycleStore(path: rig.directory.path + "/c.sqlite").recent(limit: 10).isEmpty)
     }
 
     @Test("Recover() restarts exactly the marker's stacks and clears it; a stack stopped before stays stopped")

@@ -50,7 +50,8 @@ struct AgentRoutes: Sendable {
 
     func backupStatus(_ request: Request, _ context: AgentRequestContext) throws -> Response {
         let guest = try context.requireGuest()
-        if let id = request.uri.queryParameters["backup_id"].map(String.init) {
+        if let raw = request.uri.queryParameters["backup_id"].map(String.init) {
+            let id = try Self.require(raw, .backup, field: "backup_id")
             guard let entry = try store.backup(id, guest: guest.name) else {
                 throw AgentHTTPError.notFound("no backup \(id) for guest \(guest.name)")
             }
@@ -66,6 +67,7 @@ struct AgentRoutes: Sendable {
         let guest = try context.requireGuest()
         var request = request
         let body = try await request.decodeJSON(BackupResumedRequest.self)
+        _ = try Self.require(body.backupID, .backup, field: "backup_id")
         guard let entry = try store.markResumed(body.backupID, guest: guest.name) else {
             throw AgentHTTPError.notFound("no backup \(body.backupID) for guest \(guest.name)")
         }
@@ -86,6 +88,7 @@ extension AgentRoutes {
         let guest = try context.requireGuest()
         var request = request
         let body = try await request.decodeJSON(RollbackRequest.self)
+        _ = try Self.require(body.backupID, .backup, field: "backup_id")
         do {
             let opID = try rollbacks.start(guest: guest, backupID: body.backupID)
             return JSONResponse.make(RollbackStarted(opID: opID), status: .accepted)
@@ -100,9 +103,10 @@ extension AgentRoutes {
 
     func rollbackStatus(_ request: Request, _ context: AgentRequestContext) throws -> Response {
         let guest = try context.requireGuest()
-        guard let id = request.uri.queryParameters["op_id"].map(String.init) else {
+        guard let raw = request.uri.queryParameters["op_id"].map(String.init) else {
             throw AgentHTTPError.badRequest("GET /rollback/status needs ?op_id=")
         }
+        let id = try Self.require(raw, .rollback, field: "op_id")
         guard let op = try store.rollbackOp(id, guest: guest.name) else {
             throw AgentHTTPError.notFound("no rollback \(id) for guest \(guest.name)")
         }
@@ -117,6 +121,17 @@ extension AgentRoutes {
             return JSONResponse.make(RestoreTestStatus(backupID: nil, startedAt: nil, finishedAt: nil, result: nil, checks: [], nextDueAt: nil))
         }
         return JSONResponse.make(latest.status(interval: restoreTestInterval))
+    }
+}
+
+extension AgentRoutes {
+    /// `raw` when it has the shape of a `kind` id; a 400 before any lookup otherwise.
+    /// The message never echoes the value: it may hold control characters.
+    static func require(_ raw: String, _ kind: AgentID.Kind, field: String) throws -> String {
+        guard AgentID.isValid(raw, kind: kind) else {
+            throw AgentHTTPError.badRequest("\(field) must look like \(AgentID.example(kind)) (\(AgentID.pattern(kind)))")
+        }
+        return raw
     }
 }
 

@@ -58,13 +58,14 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: strictSettings
         ),
-        // What both executables' command lines share: one-line failures, exit codes, tables, JSON.
+        // What both executables' command lines share: one-line failures, exit codes, tables, JSON, bind failures.
         .target(
             name: "CommandLineSupport",
             dependencies: [
                 "ConfigFile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

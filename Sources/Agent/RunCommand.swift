@@ -17,7 +17,14 @@ struct RunCommand: AsyncParsableCommand {
             let configuration = try options.loadConfig()
             do {
                 try await AgentServer(configuration: configuration, logger: Logger(label: "felhom-agent")).run()
+            } catch let error as AgentStartupError {
+                throw CommandFailure(message: "\(error)", exitCode: CommandFailure.configExitCode)
+            } catch let error as StateDirectoryLockError where error.code == .unusable {
+                throw CommandFailure(message: "\(error)", exitCode: CommandFailure.configExitCode)
             } catch {
+                if let message = ListenFailure.message(for: error, host: configuration.listenHost, port: configuration.listenPort) {
+                    throw CommandFailure(message: message, exitCode: CommandFailure.configExitCode)
+                }
                 throw CommandFailure(message: "\(error)")
             }
         }

@@ -22,8 +22,15 @@ struct ControllerRuntime {
         let runner = SubprocessCommandRunner()
         catalog = StackCatalog(configuration: config.stacks, runner: runner)
         operations = StackOperations(configuration: config.stacks, runner: runner, logger: logger)
+        let tightened: [PrivateState.Change]
         do {
-            let tightened = try PrivateState.prepareDirectory(config.stateDirectory)
+            tightened = try PrivateState.prepareDirectory(config.stateDirectory)
+        } catch {
+            throw CommandFailure(
+                message: "state_dir \(config.stateDirectory) cannot be used (\(error)); point state_dir at a directory this user can write",
+                exitCode: CommandFailure.configExitCode)
+        }
+        do {
             cycles = try CycleStore(path: config.stateDirectory + "/controller.sqlite")
             for change in tightened + cycles.tightenedModes {
                 logger.notice("tightened the mode of private state", metadata: ["change": "\(change)"])

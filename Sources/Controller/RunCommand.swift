@@ -70,6 +70,9 @@ struct RunCommand: AsyncParsableCommand {
             do {
                 try await group.run()
             } catch {
+                if let api = config.api, let message = ListenFailure.message(for: error, host: api.host, port: api.port) {
+                    throw CommandFailure(message: message, exitCode: CommandFailure.configExitCode)
+                }
                 throw CommandFailure(message: "\(error)")
             }
         }

@@ -20,12 +20,14 @@ public struct AgentServer: Sendable {
     /// Runs until SIGTERM or SIGINT. Nothing is served before interrupted ops are resolved,
     /// and nothing is resolved before this process holds the state dir alone.
     public func run() async throws {
+        try Self.requireWritableDirectory(configuration.stateDirectory, .stateDirectory, create: false)
         let stateLock = try StateDirectoryLock.acquire(stateDirectory: configuration.stateDirectory)
         defer { withExtendedLifetime(stateLock) {} }
         let identity = configuration.identity
         guard identity.exists else {
-            throw IdentityError("no TLS key at \(identity.keyPath); run `felhom-agent init --config FILE` first")
+            throw AgentStartupError(.identity, path: identity.keyPath, reason: "is missing")
         }
+        try Self.requireWritableDirectory(configuration.repository, .repository, create: true)
         let tightened = try PrivateState.prepareDirectory(configuration.stateDirectory)
         let store = try AgentStore(path: configuration.databasePath)
         for change in tightened + store.tightenedModes {
@@ -78,5 +80,21 @@ public struct AgentServer: Sendable {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+    }
+
+    /// Refuses a path that is not a directory this process can write; every backup would fail later otherwise.
+    static func requireWritableDirectory(_ path: String, _ code: AgentStartupError.Code, create: Bool) throws(AgentStartupError) {
+        var isDirectory: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard create else { throw AgentStartupError(code, path: path, reason: "does not exist") }
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw AgentStartupError(code, path: path, reason: "cannot be created (\(error.localizedDescription))")
+            }
+            return
+        }
+        guard isDirectory.boolValue else { throw AgentStartupError(code, path: path, reason: "is not a directory") }
+        guard access(path, W_OK | X_OK) == 0 else { throw AgentStartupError(code, path: path, reason: "is not writable by this user") }
     }
 }

@@ -110,4 +110,36 @@ struct AgentCLITests {
         }
         #expect(agent.log.contains("tightened the mode of private state") && agent.log.contains("0644 → 0600"), "\(agent.log)")
     }
+
+    /// Writes an agent config into `directory` and returns its path.
+    static func writeConfig(in directory: String, listen: String = "127.0.0.1:0", stateDir: String, repository: String) throws -> String {
+        let path = directory + "/agent-\(UInt32.random(in: 0...UInt32.max)).yaml"
+        try "listen: \(listen)\nstate_dir: \(stateDir)\nrepository: \(repository)\nbackend: directory\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("run refuses a state_dir or repository that is a file, and a busy port: exit 78, one line naming the path or address")
+    func startupErrors() async throws {
+        let agent = try await AgentHarness()
+        let root = agent.root.path
+        try "not a directory".write(toFile: root + "/a-file", atomically: true, encoding: .utf8)
+
+        let stateIsFile = try await AgentHarness.cli(["run", "--config", try Self.writeConfig(in: root, stateDir: root + "/a-file", repository: root + "/repo")])
+        #expect(stateIsFile.exitCode == 78)
+        #expect(stateIsFile.standardError.contains("state_dir \(root)/a-file is not a directory"), "\(stateIsFile.standardError)")
+        #expect(stateIsFile.standardError.split(separator: "\n").count == 1, "\(stateIsFile.standardError)")
+
+        let repositoryIsFile = try await AgentHarness.cli(["run", "--config", try Self.writeConfig(in: root, stateDir: root + "/state", repository: root + "/a-file")])
+        #expect(repositoryIsFile.exitCode == 78)
+        #expect(repositoryIsFile.standardError.contains("repository \(root)/a-file is not a directory"), "\(repositoryIsFile.standardError)")
+
+        try await agent.start()
+        let busy = try Self.writeConfig(in: root, listen: "127.0.0.1:\(agent.port)", stateDir: root + "/second-state", repository: root + "/second-repo")
+        #expect(try await AgentHarness.cli(["init", "--config", busy]).exitCode == 0)
+        let portTaken = try await AgentHarness.cli(["run", "--config", busy])
+        #expect(portTaken.exitCode == 78)
+        #expect(portTaken.standardError.contains("cannot listen on 127.0.0.1:\(agent.port): the address is already in use"), "\(portTaken.standardError)")
+        #expect(portTaken.standardError.split(separator: "\n").filter { $0.hasPrefix("felhom-agent:") }.count == 1, "\(portTaken.standardError)")
+    }
 }

@@ -6,11 +6,13 @@ public enum BackupPhase: String, Codable, Sendable, CaseIterable {
     /// The data is captured; the guest may resume while the backup finishes.
     case snapshotted
     case done, failed
+    /// The backup succeeded, and retention has since removed it; it cannot be restored.
+    case pruned
 
     /// Whether the controller may restart its stacks: the data is captured or the backup is over.
     public var releasesGuest: Bool {
         switch self {
-        case .snapshotted, .done, .failed: true
+        case .snapshotted, .done, .failed, .pruned: true
         case .queued, .running: false
         }
     }

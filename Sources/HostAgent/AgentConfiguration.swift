@@ -8,7 +8,7 @@ import Foundation
 /// state_dir: /var/lib/felhom-agent
 /// repository: /var/lib/felhom-agent/backups
 /// backend: directory
-/// retention: { keep_last: 7 }
+/// retention: { keep_last: 7, keep_pre_rollback: 3 }
 /// restore_test: { interval_seconds: 86400 }   # optional; 0 turns scheduled restore tests off
 /// ```
 public struct AgentConfiguration: Sendable, Equatable {
@@ -18,19 +18,19 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var listenPort: Int
     public var stateDirectory: String
     public var repository: String
-    public var keepLast: Int
+    public var retention: Retention
     /// Between two scheduled restore tests of a guest; `nil` when they are off.
     public var restoreTestInterval: Duration? = .seconds(86400)
 
     public var databasePath: String { "\(stateDirectory)/agent.sqlite" }
     public var identity: TLSIdentity { TLSIdentity(directory: "\(stateDirectory)/tls") }
 
-    public init(listenHost: String, listenPort: Int, stateDirectory: String, repository: String, keepLast: Int) {
+    public init(listenHost: String, listenPort: Int, stateDirectory: String, repository: String, retention: Retention = Retention()) {
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.stateDirectory = stateDirectory
         self.repository = repository
-        self.keepLast = keepLast
+        self.retention = retention
     }
 
     public static func load(path: String) throws(ConfigError) -> AgentConfiguration {
@@ -58,16 +58,19 @@ public struct AgentConfiguration: Sendable, Equatable {
                 throw reader.fail("backend", "\"\(name)\" is not available; this agent has the `directory` backend (a Proxmox backend comes later)")
             }
         }
-        var keepLast = 7
-        if let retention = top["retention"] {
-            let section = try reader.mapping(retention, key: "retention", allowed: ["keep_last"])
+        var retention = Retention()
+        if let node = top["retention"] {
+            let section = try reader.mapping(node, key: "retention", allowed: ["keep_last", "keep_pre_rollback"])
             if let node = section["keep_last"] {
-                keepLast = try reader.integer(node, key: "retention.keep_last", minimum: 1)
+                retention.keepLast = try reader.integer(node, key: "retention.keep_last", minimum: 1)
+            }
+            if let node = section["keep_pre_rollback"] {
+                retention.keepPreRollback = try reader.integer(node, key: "retention.keep_pre_rollback", minimum: 1)
             }
         }
         var configuration = AgentConfiguration(
             listenHost: String(listen[..<colon]), listenPort: port, stateDirectory: stateDirectory,
-            repository: repository, keepLast: keepLast)
+            repository: repository, retention: retention)
         if let restoreTest = top["restore_test"] {
             let section = try reader.mapping(restoreTest, key: "restore_test", allowed: ["interval_seconds"])
             if let node = section["interval_seconds"] {

@@ -11,16 +11,16 @@ import Synchronization
 public final class BackupCoordinator: Service, Sendable {
     let store: AgentStore
     let backend: any BackupBackend
-    let keepLast: Int
+    let retention: Retention
     let logger: Logger
     let now: @Sendable () -> Date
     private let jobs: AsyncStream<BackupJob>
     private let queue: AsyncStream<BackupJob>.Continuation
 
-    public init(store: AgentStore, backend: any BackupBackend, keepLast: Int, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+    public init(store: AgentStore, backend: any BackupBackend, retention: Retention, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         self.store = store
         self.backend = backend
-        self.keepLast = keepLast
+        self.retention = retention
         self.logger = logger
         self.now = now
         (jobs, queue) = AsyncStream.makeStream(of: BackupJob.self)
@@ -96,10 +96,10 @@ public final class BackupCoordinator: Service, Sendable {
         }
     }
 
-    /// Retention runs only after a success, and the store never marks the newest successful backup.
+    /// Retention runs only after a success; the store decides what may go (see ``AgentStore/pruneBackups(guest:retention:now:)``).
     private func prune(guest: String) {
         do {
-            for entry in try store.pruneBackups(guest: guest, keepLast: keepLast, now: now()) {
+            for entry in try store.pruneBackups(guest: guest, retention: retention, now: now()) {
                 try backend.discardBackup(guest: guest, backupID: entry.backupID)
                 logger.info("backup pruned", metadata: ["guest": "\(guest)", "backup_id": "\(entry.backupID)"])
             }

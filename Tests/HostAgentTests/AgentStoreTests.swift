@@ -106,10 +106,53 @@ struct AgentStoreTests {
                 try store.completeBackup("b-\(index)", artifact: artifact("b-\(index)"), now: at)
             }
         }
-        let pruned = try store.pruneBackups(guest: "alpha", keepLast: 1, now: now)
+        let pruned = try store.pruneBackups(guest: "alpha", retention: Retention(keepLast: 1), now: now)
         #expect(pruned.map(\.backupID) == ["b-2", "b-1"])
         #expect(try store.listedBackups(guest: "alpha").map(\.backupID) == ["b-3"])
         #expect(try store.lastSuccessfulBackup(guest: "alpha") == now.addingTimeInterval(3))
+    }
+
+    @Test("retention per kind: escape hatches never push a real backup out; in-use and proven backups stay; pruned reads `pruned`")
+    func retentionPerKind() throws {
+        let directory = try TemporaryDirectory("store")
+        let store = try makeStore(directory)
+        var clock = now
+        func tick() -> Date { clock = clock.addingTimeInterval(1); return clock }
+        func backup(_ id: String) throws {
+            let at = tick()
+            _ = try store.beginBackup(guest: "alpha", idempotencyKey: id, request: .init(quiesced: true, stacks: []), backupID: id, now: at)
+            try store.completeBackup(id, artifact: artifact(id), now: at)
+        }
+        try backup("b-target")
+        // Seven rollbacks to b-target, each leaving its escape hatch.
+        for index in 1...7 {
+            let opID = "r-\(index)"
+            _ = try store.beginRollback(guest: "alpha", backupID: "b-target", opID: opID, now: tick())
+            try store.recordPreRollbackBackup(rollbackID: opID, guest: "alpha", backupID: "b-pre-\(index)", artifact: artifact("b-pre-\(index)"), startedAt: tick(), now: clock)
+            try store.succeedOp(opID, now: tick())
+        }
+        try store.requestBackup(guest: "alpha", now: tick())
+        try backup("b-manual")
+        try backup("b-new")
+
+        let pruned = try store.pruneBackups(guest: "alpha", retention: Retention(keepLast: 3, keepPreRollback: 2), now: tick())
+        #expect(Set(pruned.map(\.backupID)) == Set((1...5).map { "b-pre-\($0)" }))
+        #expect(try store.listedBackups(guest: "alpha").map(\.backupID) == ["b-new", "b-manual", "b-pre-7", "b-pre-6", "b-target"])
+        #expect(try store.backup("b-manual", guest: "alpha")?.backup.kind == .manual)
+        #expect(try store.backup("b-new", guest: "alpha")?.backup.kind == .scheduled)
+        #expect(try store.backup("b-pre-1", guest: "alpha")?.status.phase == .pruned, "a pruned backup never reads `done`")
+
+        // A rollback in flight to b-target and a passed restore test of b-manual keep both past keep_last.
+        _ = try store.beginRollback(guest: "alpha", backupID: "b-target", opID: "r-9", now: tick())
+        try store.beginRestoreTest(guest: "alpha", backupID: "b-manual", opID: "t-1", now: tick())
+        try store.finishRestoreTest("t-1", result: .passed, checks: [], now: tick())
+        try store.failOp("r-9", reason: "held", now: clock)
+        _ = try store.beginRollback(guest: "alpha", backupID: "b-target", opID: "r-10", now: tick())
+        let held = try store.pruneBackups(guest: "alpha", retention: Retention(keepLast: 1, keepPreRollback: 2), now: tick())
+        #expect(held.isEmpty, "\(held.map(\.backupID))")
+        try store.failOp("r-10", reason: "done with it", now: tick())
+        let released = try store.pruneBackups(guest: "alpha", retention: Retention(keepLast: 1, keepPreRollback: 2), now: tick())
+        #expect(released.map(\.backupID) == ["b-target"], "the proven b-manual stays; b-target goes once no rollback reads it")
     }
 
     @Test("a request is cleared only by a backup that started after it")

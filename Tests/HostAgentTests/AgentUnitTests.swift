@@ -25,7 +25,7 @@ struct AgentUnitTests {
     func configErrors() throws {
         let good = "listen: 127.0.0.1:8443\nstate_dir: /s\nrepository: /r\nbackend: directory\nretention: { keep_last: 3 }\n"
         let parsed = try AgentConfiguration.parse(good, path: "a.yaml")
-        #expect(parsed == AgentConfiguration(listenHost: "127.0.0.1", listenPort: 8443, stateDirectory: "/s", repository: "/r", keepLast: 3))
+        #expect(parsed == AgentConfiguration(listenHost: "127.0.0.1", listenPort: 8443, stateDirectory: "/s", repository: "/r", retention: Retention(keepLast: 3)))
         let cases: [(String, String)] = [
             (good.replacingOccurrences(of: "keep_last: 3", with: "keep_last: 0"), "retention.keep_last"),
             (good.replacingOccurrences(of: "backend: directory", with: "backend: proxmox"), "backend"),
@@ -88,7 +88,7 @@ struct AgentUnitTests {
                 try store.completeBackup(id, artifact: artifact, now: now + Double(index))
             }
         }
-        #expect(try store.pruneBackups(guest: "g", keepLast: 1, now: now).map(\.backupID) == ["b-pruned"])
+        #expect(try store.pruneBackups(guest: "g", retention: Retention(keepLast: 1), now: now).map(\.backupID) == ["b-pruned"])
         for id in ["b-pruned", "b-kept", "b-failed", "b-unknown"] {
             try directory.write("repo/g/\(id).tar.zst", [1])
             try directory.write("repo/g/\(id).manifest.json", [2])

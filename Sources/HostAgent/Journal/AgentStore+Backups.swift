@@ -36,10 +36,13 @@ extension AgentStore {
                 id: backupID, kind: .backup, guest: guest, idempotencyKey: idempotencyKey, state: .started,
                 error: nil, createdAt: now, updatedAt: now, finishedAt: nil)
             try op.insert(db)
+            // An operator's `backup request` made this one due; otherwise the interval did.
+            let requested = try Date.fetchOne(db, sql: "SELECT backup_requested_at FROM guest WHERE name = ?", arguments: [guest])
             let backup = BackupRecord(
                 id: backupID, guest: guest, quiesced: request.quiesced, stacks: request.stacks,
                 consistency: (request.quiesced ? BackupConsistency.app : .crash).rawValue,
-                bytesDone: 0, bytesTotal: nil, sizeBytes: nil, archivePath: nil, prunedAt: nil)
+                bytesDone: 0, bytesTotal: nil, sizeBytes: nil, archivePath: nil, prunedAt: nil,
+                kind: requested == nil ? .scheduled : .manual)
             try backup.insert(db)
             return .created(BackupEntry(backup: backup, op: op))
         }
@@ -120,20 +123,47 @@ extension AgentStore {
         }
     }
 
-    /// Marks all but the newest `keepLast` successful, unpruned backups as pruned and returns them.
-    /// The caller deletes their files afterwards; `keepLast` is at least 1, so the last good backup stays.
-    public func pruneBackups(guest: String, keepLast: Int, now: Date) throws -> [BackupEntry] {
-        precondition(keepLast >= 1, "retention must keep at least the last successful backup")
-        return try database.write { db in
-            let surplus = try BackupRecord.entries(opFilter: Column("state") == OpState.succeeded.rawValue)
+    /// Marks the successful, unpruned backups retention lets go as pruned, and returns them.
+    /// The caller deletes their files afterwards.
+    ///
+    /// Scheduled and manual backups keep the newest `keepLast`; `pre-rollback`
+    /// ones the newest `keepPreRollback`, apart, so escape hatches never push a
+    /// real backup out. Never pruned, whatever the counts: a backup a rollback or
+    /// a restore test in flight is reading, and the newest one that passed a restore test.
+    public func pruneBackups(guest: String, retention: Retention, now: Date) throws -> [BackupEntry] {
+        try database.write { db in
+            let kept = try Self.backupsRetentionMustKeep(db, guest: guest)
+            let live = try BackupRecord.entries(opFilter: Column("state") == OpState.succeeded.rawValue)
                 .filter(Column("guest") == guest && Column("pruned_at") == nil)
                 .fetchAll(db)
-                .dropFirst(keepLast)
+            let escapes = live.filter { $0.backup.kind == .preRollback }
+            let real = live.filter { $0.backup.kind != .preRollback }
+            let surplus = (real.dropFirst(retention.keepLast) + escapes.dropFirst(retention.keepPreRollback))
+                .filter { !kept.contains($0.backupID) }
             for entry in surplus {
                 try db.execute(sql: "UPDATE backup SET pruned_at = ? WHERE id = ?", arguments: [now, entry.backupID])
             }
             return Array(surplus)
         }
+    }
+
+    /// Backups in use by an op in flight, and the newest that passed a restore test.
+    private static func backupsRetentionMustKeep(_ db: Database, guest: String) throws -> Set<String> {
+        let inFlight = [OpState.started.rawValue, OpState.running.rawValue]
+        var kept = Set<String>()
+        for table in ["rollback", "restore_test"] {
+            kept.formUnion(try String.fetchAll(db, sql: """
+                SELECT t.backup_id FROM \(table) t JOIN op ON op.id = t.id
+                WHERE t.guest = ? AND op.state IN (?, ?)
+                """, arguments: [guest] + StatementArguments(inFlight)))
+        }
+        if let proven = try String.fetchOne(db, sql: """
+            SELECT t.backup_id FROM restore_test t JOIN op ON op.id = t.id
+            WHERE t.guest = ? AND t.result = ? ORDER BY op.created_at DESC LIMIT 1
+            """, arguments: [guest, RestoreTestStatus.Result.passed.rawValue]) {
+            kept.insert(proven)
+        }
+        return kept
     }
 
     /// What the journal says of a backup's files found in the repository.
@@ -163,7 +193,7 @@ extension BackupEntry {
         let phase: BackupPhase = switch op.state {
         case .started: .queued
         case .running: .running
-        case .succeeded: .done
+        case .succeeded: backup.prunedAt == nil ? .done : .pruned
         case .failed: .failed
         }
         return BackupStatus(

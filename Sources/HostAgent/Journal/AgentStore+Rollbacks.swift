@@ -65,7 +65,7 @@ extension AgentStore {
             try BackupRecord(
                 id: backupID, guest: guest, quiesced: true, stacks: [], consistency: BackupConsistency.app.rawValue,
                 bytesDone: artifact.dataBytes, bytesTotal: artifact.dataBytes, sizeBytes: artifact.sizeBytes,
-                archivePath: artifact.archivePath, prunedAt: nil, reason: "pre-rollback"
+                archivePath: artifact.archivePath, prunedAt: nil, reason: BackupKind.preRollback.rawValue, kind: .preRollback
             ).insert(db)
             try db.execute(sql: "UPDATE rollback SET pre_rollback_backup_id = ? WHERE id = ?", arguments: [backupID, rollbackID])
         }

@@ -83,6 +83,14 @@ public final class AgentStore: Sendable {
             }
             try db.create(index: "restore_test_by_guest", on: "restore_test", columns: ["guest"])
         }
+        migrator.registerMigration("v4: backup kinds, for retention per kind") { db in
+            try db.alter(table: "backup") { table in
+                table.add(column: "kind", .text).notNull().defaults(to: BackupKind.scheduled.rawValue)
+            }
+            try db.execute(
+                sql: "UPDATE backup SET kind = ? WHERE reason = ?",
+                arguments: [BackupKind.preRollback.rawValue, BackupKind.preRollback.rawValue])
+        }
         return migrator
     }
 }

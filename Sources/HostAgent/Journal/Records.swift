@@ -113,11 +113,12 @@ struct BackupRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableR
     var sizeBytes: Int64?
     var archivePath: String?
     var prunedAt: Date?
-    /// `pre-rollback` for the agent's own escape-hatch backup; `nil` otherwise.
+    /// `pre-rollback` for the agent's own escape-hatch backup; `nil` otherwise. Superseded by `kind`.
     var reason: String? = nil
+    var kind: BackupKind = .scheduled
 
     enum CodingKeys: String, CodingKey {
-        case id, guest, quiesced, stacks, consistency, reason
+        case id, guest, quiesced, stacks, consistency, reason, kind
         case bytesDone = "bytes_done"
         case bytesTotal = "bytes_total"
         case sizeBytes = "size_bytes"

@@ -14,6 +14,8 @@ public protocol BackupAgent: Sendable {
     func backupResumed(backupID: String) async throws(AgentClientError) -> BackupStatus
     /// `GET /backups`.
     func backups() async throws(AgentClientError) -> [BackupStatus]
+    /// `GET /rollback/preflight`: whether a rollback to `backupID` would start now. Touches nothing.
+    func rollbackPreflight(backupID: String) async throws(AgentClientError) -> RollbackPreflight
     /// `POST /rollback`: restore the guest's data dir to one of its backups.
     func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted
     /// `GET /rollback/status`.

@@ -11,6 +11,26 @@ public struct RollbackRequest: Codable, Sendable, Equatable {
     }
 }
 
+/// The answer to `GET /rollback/preflight`: the rollback would start now; nothing was touched.
+///
+/// The controller asks this before it writes its marker, so a wrong or
+/// unrestorable backup id costs no downtime.
+public struct RollbackPreflight: Codable, Sendable, Equatable {
+    public var backupID: String
+    /// The bytes the rollback will stage beside the guest's data.
+    public var dataBytes: Int64
+
+    public init(backupID: String, dataBytes: Int64) {
+        self.backupID = backupID
+        self.dataBytes = dataBytes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case backupID = "backup_id"
+        case dataBytes = "data_bytes"
+    }
+}
+
 /// The answer to `POST /rollback`: 202 with the op to poll.
 public struct RollbackStarted: Codable, Sendable, Equatable {
     public var opID: String

@@ -68,6 +68,7 @@ private struct UnreachableAgent: BackupAgent {
     func backupStatus(backupID: String?) async throws(AgentClientError) -> BackupStatus { throw Self.error }
     func backupResumed(backupID: String) async throws(AgentClientError) -> BackupStatus { throw Self.error }
     func backups() async throws(AgentClientError) -> [BackupStatus] { throw Self.error }
+    func rollbackPreflight(backupID: String) async throws(AgentClientError) -> RollbackPreflight { throw Self.error }
     func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted { throw Self.error }
     func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus { throw Self.error }
     func restoreTestStatus() async throws(AgentClientError) -> RestoreTestStatus { throw Self.error }

@@ -86,6 +86,19 @@ public struct CustomerAPI: Sendable {
         if case .quiescing = state.snapshot {
             throw APIError(status: .conflict, code: "quiescing", message: "a backup or rollback is running; try again when it has finished")
         }
+        // Answered here, before the 202: the cycle asks again, but by then the caller has gone.
+        if let agent {
+            do {
+                _ = try await agent.rollbackPreflight(backupID: body.backupID)
+            } catch {
+                context.logger.warning("rollback refused before anything was stopped", metadata: ["backup_id": "\(body.backupID)", "error": "\(error)"])
+                switch error.httpStatus {
+                case 404: throw APIError(status: .notFound, code: "unknown_backup", message: "this guest has no finished backup \(body.backupID); nothing was stopped")
+                case 409: throw APIError(status: .conflict, code: "rollback_refused", message: "the agent cannot roll back to \(body.backupID) now: \(error); nothing was stopped")
+                default: throw APIError(status: .badGateway, code: "agent_unreachable", message: "the host agent did not answer the pre-flight; nothing was stopped")
+                }
+            }
+        }
         // The cycle outlives the request, and its restart must not be cancelled with it.
         Task {
             do {

@@ -34,17 +34,22 @@ public final class RollbackCoordinator: Service, Sendable {
         (jobs, queue) = AsyncStream.makeStream(of: Job.self)
     }
 
-    /// Checks the backup belongs to the guest and passes pre-flight, then records and queues the rollback.
-    public func start(guest: GuestRecord, backupID: String) throws -> String {
+    /// Whether a rollback of `guest` to `backupID` would start now: the backup is the guest's,
+    /// finished and not pruned, its manifest reads, and there is room to stage it. Touches nothing.
+    public func preflight(guest: GuestRecord, backupID: String) throws -> BackupManifest {
         guard let entry = try store.backup(backupID, guest: guest.name), entry.op.state == .succeeded, entry.backup.prunedAt == nil else {
             throw Refusal.notFound("no finished backup \(backupID) for guest \(guest.name)")
         }
-        let manifest: BackupManifest
         do {
-            manifest = try rollback.preflight(guest: guest.name, backupID: backupID, dataDirectory: guest.dataDirectory)
+            return try rollback.preflight(guest: guest.name, backupID: backupID, dataDirectory: guest.dataDirectory)
         } catch {
             throw Refusal.preflight("\(error)")
         }
+    }
+
+    /// Checks the backup belongs to the guest and passes pre-flight, then records and queues the rollback.
+    public func start(guest: GuestRecord, backupID: String) throws -> String {
+        let manifest = try preflight(guest: guest, backupID: backupID)
         let opID = OpID.make(prefix: "r", at: now())
         switch try store.beginRollback(guest: guest.name, backupID: backupID, opID: opID, now: now()) {
         case .conflict(let inFlight):

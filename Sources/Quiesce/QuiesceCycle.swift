@@ -82,7 +82,23 @@ public struct QuiesceCycle: Sendable {
             }
             throw QuiesceError(.busy, "a marker from an unfinished cycle exists; `felhom-controller recover` restarts its stacks first")
         }
+        if case .rollback(let backupID) = action {
+            try await preflight(backupID)
+        }
         return await runReserved(action)
+    }
+
+    /// Asks the agent whether a rollback to `backupID` would start, before the marker and the
+    /// first stop: a wrong id or a backup that cannot be restored costs no downtime and no cycle record.
+    private func preflight(_ backupID: String) async throws(QuiesceError) {
+        do {
+            let answer = try await agent.rollbackPreflight(backupID: backupID)
+            logger.info("rollback pre-flight passed", metadata: ["backup_id": "\(backupID)", "data_bytes": "\(answer.dataBytes)"])
+        } catch {
+            logger.warning("rollback refused before anything was stopped", metadata: ["backup_id": "\(backupID)", "error": "\(error)"])
+            let code: QuiesceError.Code = error.httpStatus == 404 || error.httpStatus == 409 ? .invalidRequest : .agent
+            throw QuiesceError(code, "the agent refuses a rollback to \(backupID): \(error); nothing was stopped")
+        }
     }
 
     private func runReserved(_ action: Action) async -> CycleRecord {

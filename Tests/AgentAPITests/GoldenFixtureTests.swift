@@ -50,6 +50,7 @@ struct GoldenFixtureTests {
     func rollbackBodies() throws {
         #expect(try roundTrip(RollbackRequest.self, "rollback-request.json").backupID.hasPrefix("b-"))
         #expect(try roundTrip(RollbackStarted.self, "rollback-started.json").opID.hasPrefix("r-"))
+        #expect(try roundTrip(RollbackPreflight.self, "rollback-preflight.json").dataBytes == 1_048_576)
         #expect(try roundTrip(RollbackStatus.self, "rollback-status.json").phase == .running)
         #expect(try roundTrip(RestoreTestStatus.self, "restore-test-status.json").checks.count == 3)
     }

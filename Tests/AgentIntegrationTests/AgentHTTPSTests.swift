@@ -71,6 +71,7 @@ struct AgentHTTPSTests {
         for call in [
             { _ = try await setup.beta.backupStatus(backupID: id) },
             { _ = try await setup.beta.backupResumed(backupID: id) },
+            { _ = try await setup.beta.rollbackPreflight(backupID: id) },
             { _ = try await setup.alpha.backupStatus(backupID: "b-20200101T000000Z-00000000") },
             { _ = try await setup.beta.backupStatus(backupID: nil) },
         ] as [@Sendable () async throws -> Void] {

@@ -44,7 +44,9 @@ struct RetentionHistoryTests {
         for id in backupIDs where !listed.contains(id) {
             let status = try await client.backupStatus(backupID: id)
             #expect(status.phase == .pruned, "\(id) is gone but reads \(status.phase)")
+            await #expect { _ = try await client.rollbackPreflight(backupID: id) } throws: { ($0 as? AgentClientError)?.httpStatus == 404 }
         }
+        #expect(try await client.rollbackPreflight(backupID: target).dataBytes > 0)
 
         let opID = try await client.startRollback(backupID: target).opID
         #expect(await eventually { (try? await client.rollbackStatus(opID: opID).phase) == .done })

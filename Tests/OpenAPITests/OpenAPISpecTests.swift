@@ -12,7 +12,7 @@ struct OpenAPISpecTests {
         "backup-due.json": "BackupDue", "backup-due-never.json": "BackupDue", "backup-due-not-due.json": "BackupDue",
         "start-backup-request.json": "StartBackupRequest", "start-backup-response.json": "StartBackupResponse",
         "backup-resumed-request.json": "BackupResumedRequest", "backup-status-running.json": "BackupStatus",
-        "backup-status-failed.json": "BackupStatus", "backup-list.json": "BackupList", "rollback-request.json": "RollbackRequest", "rollback-started.json": "RollbackStarted", "rollback-status.json": "RollbackStatus", "restore-test-status.json": "RestoreTestStatus", "error-not-found.json": "Error",
+        "backup-status-failed.json": "BackupStatus", "backup-list.json": "BackupList", "rollback-request.json": "RollbackRequest", "rollback-started.json": "RollbackStarted", "rollback-preflight.json": "RollbackPreflight", "rollback-status.json": "RollbackStatus", "restore-test-status.json": "RestoreTestStatus", "error-not-found.json": "Error",
     ]
 
     @Test("is a valid OpenAPI 3.1 document, and every golden file matches its schema")

@@ -81,7 +81,7 @@ struct RollbackDockerTests {
         }
     }
 
-    @Test("a mistyped backup id, over the API and the CLI, is refused before any stack stops, and leaves no cycle")
+    @Test("a mistyped or unknown backup id, over the API and the CLI, is refused before any stack stops, and leaves no cycle")
     func mistypedID() async throws {
         try await withFixtureStacks(["webapp"]) { fx in
             let (agent, token) = try await Scenario.appsAndAgent(fx, up: ["webapp"])
@@ -95,6 +95,12 @@ struct RollbackDockerTests {
             }
             let cli = try await controller.cli(["rollback", "b-0"])
             #expect(cli.exitCode == 64 && cli.standardError.contains("must look like"), "\(cli.standardError)")
+            // Well-formed, but no such backup: the agent's pre-flight refuses it before the marker.
+            let unknown = "b-20200101T000000Z-00000000"
+            let answer = try await controller.api("POST", "/api/rollback", body: #"{"backup_id":"\#(unknown)"}"#)
+            #expect(answer.status == 404 && answer.body.contains("nothing was stopped"), "\(answer)")
+            let refused = try await controller.cli(["rollback", unknown])
+            #expect(refused.exitCode == 1 && refused.standardError.contains("nothing was stopped"), "\(refused.standardError)")
             run.stop()
             #expect(try await Docker.startedAt(project: fx.name("webapp")) == before)
             #expect(try await controller.cycles().isEmpty)

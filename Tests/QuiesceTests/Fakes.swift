@@ -61,6 +61,7 @@ final class FakeAgent: BackupAgent, Sendable {
         /// The phases `backupStatus` returns in turn; the last one repeats.
         var phases: [BackupPhase] = [.running, .done]
         var statusError: AgentClientError?
+        var preflightError: AgentClientError?
         var resumed: [String] = []
         var calls: [String] = []
     }
@@ -105,7 +106,19 @@ final class FakeAgent: BackupAgent, Sendable {
     }
 
     func backups() async throws(AgentClientError) -> [BackupStatus] { [] }
-    func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted { RollbackStarted(opID: "r-1") }
+    func rollbackPreflight(backupID: String) async throws(AgentClientError) -> RollbackPreflight {
+        let error = state.withLock { state in
+            state.calls.append("preflight \(backupID)")
+            return state.preflightError
+        }
+        if let error { throw error }
+        return RollbackPreflight(backupID: backupID, dataBytes: 1)
+    }
+
+    func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted {
+        state.withLock { $0.calls.append("rollback \(backupID)") }
+        return RollbackStarted(opID: "r-1")
+    }
     func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus { RollbackStatus(opID: opID, phase: .done, error: nil) }
     func restoreTestStatus() async throws(AgentClientError) -> RestoreTestStatus { RestoreTestStatus(backupID: nil, startedAt: nil, finishedAt: nil, result: nil, checks: [], nextDueAt: nil) }
 

@@ -145,6 +145,19 @@ struct QuiesceCycleTests {
         #expect(try CycleStore(path: rig.directory.path + "/c.sqlite").recent(limit: 10).isEmpty)
     }
 
+    @Test("a rollback the agent's pre-flight refuses stops nothing: no marker, no stop, no POST /rollback, no cycle record")
+    func preflightRefused() async throws {
+        for (status, code) in [(404, QuiesceError.Code.invalidRequest), (409, .invalidRequest), (500, .agent)] {
+            let agent = FakeAgent { $0.preflightError = .http(status: status, code: "x", message: "refused") }
+            let rig = try rig(agent: agent)
+            let backupID = "b-20261125T020000Z-0000aaaa"
+            await #expect { try await rig.cycle.run(.rollback(backupID: backupID)) } throws: { ($0 as? QuiesceError)?.code == code }
+            #expect(rig.stacks.events.isEmpty && rig.agent.calls == ["preflight \(backupID)"], "\(rig.agent.calls)")
+            #expect(try rig.marker.read() == nil)
+            #expect(try CycleStore(path: rig.directory.path + "/c.sqlite").recent(limit: 10).isEmpty)
+        }
+    }
+
     @Test("Recover() restarts exactly the marker's stacks and clears it; a stack stopped before stays stopped")
     func recover() async throws {
         let rig = try rig(up: ["traefik"])

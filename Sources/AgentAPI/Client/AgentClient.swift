@@ -41,6 +41,11 @@ public struct AgentClient: BackupAgent {
         try await call("POST", "/rollback", body: RollbackRequest(backupID: backupID), as: RollbackStarted.self).value
     }
 
+    public func rollbackPreflight(backupID: String) async throws(AgentClientError) -> RollbackPreflight {
+        let encoded = backupID.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? backupID
+        return try await call("GET", "/rollback/preflight?backup_id=" + encoded, as: RollbackPreflight.self).value
+    }
+
     public func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus {
         let encoded = opID.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? opID
         return try await call("GET", "/rollback/status?op_id=" + encoded, as: RollbackStatus.self).value

@@ -20,6 +20,7 @@ struct AgentRoutes: Sendable {
         guarded.get("/backup/status") { request, context in try backupStatus(request, context) }
         guarded.post("/backup/resumed") { request, context in try await backupResumed(request, context) }
         guarded.get("/backups") { _, context in try backups(context) }
+        guarded.get("/rollback/preflight") { request, context in try rollbackPreflight(request, context) }
         guarded.post("/rollback") { request, context in try await startRollback(request, context) }
         guarded.get("/rollback/status") { request, context in try rollbackStatus(request, context) }
         guarded.get("/restore-test/status") { _, context in try restoreTestStatus(context) }
@@ -96,6 +97,22 @@ extension AgentRoutes {
             throw AgentHTTPError.notFound(message)
         } catch RollbackCoordinator.Refusal.conflict(let message) {
             throw AgentHTTPError.conflict(message)
+        } catch RollbackCoordinator.Refusal.preflight(let message) {
+            throw AgentHTTPError.conflict("pre-flight failed, nothing was changed: \(message)")
+        }
+    }
+
+    func rollbackPreflight(_ request: Request, _ context: AgentRequestContext) throws -> Response {
+        let guest = try context.requireGuest()
+        guard let raw = request.uri.queryParameters["backup_id"].map(String.init) else {
+            throw AgentHTTPError.badRequest("GET /rollback/preflight needs ?backup_id=")
+        }
+        let backupID = try Self.require(raw, .backup, field: "backup_id")
+        do {
+            let manifest = try rollbacks.preflight(guest: guest, backupID: backupID)
+            return JSONResponse.make(RollbackPreflight(backupID: backupID, dataBytes: manifest.totalBytes))
+        } catch RollbackCoordinator.Refusal.notFound(let message) {
+            throw AgentHTTPError.notFound(message)
         } catch RollbackCoordinator.Refusal.preflight(let message) {
             throw AgentHTTPError.conflict("pre-flight failed, nothing was changed: \(message)")
         }

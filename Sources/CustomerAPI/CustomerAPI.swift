@@ -50,15 +50,18 @@ public struct CustomerAPI: Sendable {
         guard StackName(name) != nil else {
             throw APIError(status: .badRequest, code: "invalid_name", message: "\"\(name)\" is not a stack name (^[a-z0-9][a-z0-9_-]{0,62}$)")
         }
-        if state.holds(name) {
-            throw APIError(status: .conflict, code: "quiescing", message: "\(name) is stopped for a backup right now and restarts by itself when it is done; try again in a few minutes")
+        do {
+            return try await state.withCustomerOperation(on: name) {
+                let info = try await catalog.info(name)
+                if info.protected {
+                    throw APIError(status: .forbidden, code: "protected", message: "\(name) is protected infrastructure; it cannot be changed through this API")
+                }
+                try await operations.perform(operation, on: name)
+                return Self.json(try await catalog.info(name))
+            }
+        } catch let error as QuiesceError where error.code == .busy {
+            throw APIError(status: .conflict, code: "quiescing", message: error.message)
         }
-        let info = try await catalog.info(name)
-        if info.protected {
-            throw APIError(status: .forbidden, code: "protected", message: "\(name) is protected infrastructure; it cannot be changed through this API")
-        }
-        try await operations.perform(operation, on: name)
-        return Self.json(try await catalog.info(name))
     }
 
     struct RollbackBody: Decodable {

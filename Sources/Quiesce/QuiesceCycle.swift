@@ -73,7 +73,7 @@ public struct QuiesceCycle: Sendable {
             throw QuiesceError(.invalidRequest, "backup id must look like \(AgentID.example(.backup)); nothing was stopped")
         }
         guard state.reserve() else {
-            throw QuiesceError(.busy, "another quiesce cycle is running; try again when it has finished")
+            throw QuiesceError(.busy, "another quiesce cycle or a customer's stack operation is running; try again when it has finished")
         }
         defer { state.release() }
         if let existing = try marker.read() {

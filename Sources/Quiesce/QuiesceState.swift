@@ -9,20 +9,44 @@ public final class QuiesceState: Sendable {
         case quiescing(cycleID: String, stacks: [String], since: Date)
     }
 
-    private let current = Mutex(Snapshot.idle)
-    private let reserved = Mutex(false)
+    /// Who may touch stacks now: one cycle, or any number of customer operations, never both.
+    private struct Claims {
+        var cycle = false
+        var customerOperations = 0
+    }
 
-    /// Claims the right to run a cycle in this process; false while another holds it.
+    private let current = Mutex(Snapshot.idle)
+    private let claims = Mutex(Claims())
+
+    /// Claims the right to run a cycle in this process; false while another cycle or a customer's operation holds it.
     func reserve() -> Bool {
-        reserved.withLock { taken in
-            if taken { return false }
-            taken = true
+        claims.withLock { claims in
+            if claims.cycle || claims.customerOperations > 0 { return false }
+            claims.cycle = true
             return true
         }
     }
 
     func release() {
-        reserved.withLock { $0 = false }
+        claims.withLock { $0.cycle = false }
+    }
+
+    /// Runs a customer's stack operation with the check that no cycle runs as one step:
+    /// a cycle cannot begin while it runs, and it cannot begin while a cycle runs.
+    /// - Throws: ``QuiesceError`` `.busy` when a cycle holds the stacks, or what `body` throws.
+    public func withCustomerOperation<T>(on stack: String, _ body: () async throws -> T) async throws -> T {
+        let admitted = claims.withLock { claims in
+            if claims.cycle { return false }
+            claims.customerOperations += 1
+            return true
+        }
+        guard admitted else {
+            throw QuiesceError(.busy, holds(stack)
+                ? "\(stack) is stopped for a backup right now and restarts by itself when it is done; try again in a few minutes"
+                : "a backup or rollback is running; try again when it has finished")
+        }
+        defer { claims.withLock { $0.customerOperations -= 1 } }
+        return try await body()
     }
 
     public init() {}

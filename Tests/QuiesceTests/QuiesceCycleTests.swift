@@ -158,6 +158,28 @@ struct QuiesceCycleTests {
         }
     }
 
+    @Test("a customer's stack operation and a cycle exclude each other: neither begins while the other runs")
+    func customerOperationExcludesCycle() async throws {
+        let rig = try rig()
+        let (entered, enter) = AsyncStream<Void>.makeStream()
+        let (released, release) = AsyncStream<Void>.makeStream()
+        async let operation: Void = rig.cycle.state.withCustomerOperation(on: "shop") {
+            enter.yield()
+            for await _ in released { break }
+        }
+        for await _ in entered { break }
+        await #expect { try await rig.cycle.run(.backup) } throws: { ($0 as? QuiesceError)?.code == .busy }
+        #expect(rig.stacks.events.isEmpty, "the cycle stopped nothing while the customer's operation ran")
+        release.yield()
+        try await operation
+        #expect(try await rig.cycle.run(.backup).outcome == .succeeded)
+
+        #expect(rig.cycle.state.reserve())
+        await #expect { try await rig.cycle.state.withCustomerOperation(on: "shop") {} } throws: { ($0 as? QuiesceError)?.code == .busy }
+        rig.cycle.state.release()
+        try await rig.cycle.state.withCustomerOperation(on: "shop") {}
+    }
+
     @Test("Recover() restarts exactly the marker's stacks and clears it; a stack stopped before stays stopped")
     func recover() async throws {
         let rig = try rig(up: ["traefik"])

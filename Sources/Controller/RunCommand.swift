@@ -36,6 +36,8 @@ struct RunCommand: AsyncParsableCommand {
             }
 
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            let loopRuns = runtime.agent != nil && config.quiesce.enabled
+            let rollbacks = RollbackRequests()
             if let api = config.api {
                 let token: String
                 do {
@@ -45,7 +47,7 @@ struct RunCommand: AsyncParsableCommand {
                 }
                 let router = CustomerAPI(
                     catalog: runtime.catalog, operations: runtime.operations, state: runtime.state,
-                    cycles: runtime.cycles, agent: runtime.agent, cycle: runtime.agent == nil ? nil : cycle
+                    cycles: runtime.cycles, agent: runtime.agent, rollbacks: loopRuns ? rollbacks : nil
                 ).router(token: token)
                 let application = Application(
                     router: router,
@@ -56,9 +58,9 @@ struct RunCommand: AsyncParsableCommand {
                     logger: logger)
                 services.append(.init(service: application))
             }
-            if runtime.agent != nil && config.quiesce.enabled {
+            if loopRuns {
                 // Last in the list, so graceful shutdown reaches it first: stacks come back before the API goes.
-                services.append(.init(service: QuiesceLoop(cycle: cycle, logger: logger)))
+                services.append(.init(service: QuiesceLoop(cycle: cycle, rollbacks: rollbacks, logger: logger)))
             } else {
                 logger.notice("quiesce loop off: the config has no `agent` section or quiesce.enabled is false")
             }

@@ -14,19 +14,19 @@ public struct CustomerAPI: Sendable {
     let state: QuiesceState
     let cycles: CycleStore?
     let agent: (any BackupAgent)?
-    /// Runs rollbacks; `nil` when there is no agent.
-    let cycle: QuiesceCycle?
+    /// The quiesce loop's rollback channel; `nil` when the loop does not run.
+    let rollbacks: RollbackRequests?
 
     public init(
         catalog: StackCatalog, operations: StackOperations, state: QuiesceState, cycles: CycleStore?,
-        agent: (any BackupAgent)?, cycle: QuiesceCycle?
+        agent: (any BackupAgent)?, rollbacks: RollbackRequests?
     ) {
         self.catalog = catalog
         self.operations = operations
         self.state = state
         self.cycles = cycles
         self.agent = agent
-        self.cycle = cycle
+        self.rollbacks = rollbacks
     }
 
     /// The router, with `/healthz` open and everything under `/api` behind the token.
@@ -69,9 +69,10 @@ public struct CustomerAPI: Sendable {
         enum CodingKeys: String, CodingKey { case backupID = "backup_id" }
     }
 
-    /// Starts a rollback cycle and answers 202 at once; `GET /api/backup` shows how it went.
+    /// Hands a rollback to the quiesce loop and answers 202 once its cycle has claimed the loop;
+    /// `GET /api/backup` shows how it went.
     func rollback(_ request: Request, context: some RequestContext) async throws -> Response {
-        guard let cycle else {
+        guard let agent else {
             throw APIError(status: .serviceUnavailable, code: "no_agent", message: "this controller has no agent configured")
         }
         let buffer: ByteBuffer
@@ -89,26 +90,25 @@ public struct CustomerAPI: Sendable {
         if case .quiescing = state.snapshot {
             throw APIError(status: .conflict, code: "quiescing", message: "a backup or rollback is running; try again when it has finished")
         }
-        // Answered here, before the 202: the cycle asks again, but by then the caller has gone.
-        if let agent {
-            do {
-                _ = try await agent.rollbackPreflight(backupID: body.backupID)
-            } catch {
-                context.logger.warning("rollback refused before anything was stopped", metadata: ["backup_id": "\(body.backupID)", "error": "\(error)"])
-                switch error.httpStatus {
-                case 404: throw APIError(status: .notFound, code: "unknown_backup", message: "this guest has no finished backup \(body.backupID); nothing was stopped")
-                case 409: throw APIError(status: .conflict, code: "rollback_refused", message: "the agent cannot roll back to \(body.backupID) now: \(error); nothing was stopped")
-                default: throw APIError(status: .badGateway, code: "agent_unreachable", message: "the host agent did not answer the pre-flight; nothing was stopped")
-                }
+        // Asked here too, though the cycle asks again: its answer gives the caller a precise status.
+        do {
+            _ = try await agent.rollbackPreflight(backupID: body.backupID)
+        } catch {
+            context.logger.warning("rollback refused before anything was stopped", metadata: ["backup_id": "\(body.backupID)", "error": "\(error)"])
+            switch error.httpStatus {
+            case 404: throw APIError(status: .notFound, code: "unknown_backup", message: "this guest has no finished backup \(body.backupID); nothing was stopped")
+            case 409: throw APIError(status: .conflict, code: "rollback_refused", message: "the agent cannot roll back to \(body.backupID) now: \(error); nothing was stopped")
+            default: throw APIError(status: .badGateway, code: "agent_unreachable", message: "the host agent did not answer the pre-flight; nothing was stopped")
             }
         }
-        // The cycle outlives the request, and its restart must not be cancelled with it.
-        Task {
-            do {
-                _ = try await cycle.run(.rollback(backupID: body.backupID))
-            } catch {
-                context.logger.warning("rollback refused", metadata: ["error": "\(error)"])
-            }
+        guard let rollbacks else {
+            throw APIError(status: .serviceUnavailable, code: "quiesce_off", message: "the quiesce loop is off (quiesce.enabled: false), so nothing runs a rollback; use `felhom-controller rollback`")
+        }
+        do {
+            try await rollbacks.submit(backupID: body.backupID)
+        } catch let error as QuiesceError {
+            context.logger.warning("rollback refused", metadata: ["backup_id": "\(body.backupID)", "error": "\(error)"])
+            throw APIError(status: error.code == .cancelled ? .serviceUnavailable : .conflict, code: error.code == .busy ? "busy" : "rollback_refused", message: error.message)
         }
         return Self.json(["backup_id": body.backupID, "state": "started"], status: .accepted)
     }

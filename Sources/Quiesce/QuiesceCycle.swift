@@ -67,8 +67,9 @@ public struct QuiesceCycle: Sendable {
     }
 
     /// Runs one cycle now, whether or not a backup is due.
+    /// - Parameter claimed: called once the cycle holds the loop and is about to write its marker.
     /// - Throws: `busy` when another cycle runs in this process or a marker is still waiting for recovery.
-    public func run(_ action: Action) async throws(QuiesceError) -> CycleRecord {
+    public func run(_ action: Action, claimed: @Sendable () -> Void = {}) async throws(QuiesceError) -> CycleRecord {
         if case .rollback(let backupID) = action, !AgentID.isValid(backupID, kind: .backup) {
             throw QuiesceError(.invalidRequest, "backup id must look like \(AgentID.example(.backup)); nothing was stopped")
         }
@@ -85,6 +86,7 @@ public struct QuiesceCycle: Sendable {
         if case .rollback(let backupID) = action {
             try await preflight(backupID)
         }
+        claimed()
         return await runReserved(action)
     }
 

@@ -180,6 +180,33 @@ struct QuiesceCycleTests {
         try await rig.cycle.state.withCustomerOperation(on: "shop") {}
     }
 
+    @Test("a rollback handed to the loop service runs there: submit returns once the cycle has claimed the loop, or says why not")
+    func rollbackThroughTheLoop() async throws {
+        let agent = FakeAgent { $0.due = false }
+        let rig = try rig(agent: agent)
+        let requests = RollbackRequests()
+        let loop = QuiesceLoop(cycle: rig.cycle, rollbacks: requests, logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await loop.run() }
+            try await requests.submit(backupID: "b-20261125T020000Z-0000aaaa")
+            let records = try CycleStore(path: rig.directory.path + "/c.sqlite")
+            #expect(await eventually(timeout: .seconds(30), every: .milliseconds(5)) {
+                (try? records.recent(limit: 5).first?.kind) == .rollback
+            })
+            #expect(agent.calls.contains("rollback b-20261125T020000Z-0000aaaa"))
+
+            agent.state.withLock { $0.preflightError = .http(status: 404, code: "not_found", message: "no such backup") }
+            await #expect { try await requests.submit(backupID: "b-20261125T020000Z-0000bbbb") } throws: {
+                ($0 as? QuiesceError)?.code == .invalidRequest
+            }
+            group.cancelAll()
+        }
+        // A request that arrives once the loop has stopped is refused, not left waiting.
+        await #expect { try await requests.submit(backupID: "b-20261125T020000Z-0000cccc") } throws: {
+            ($0 as? QuiesceError)?.code == .cancelled
+        }
+    }
+
     @Test("Recover() restarts exactly the marker's stacks and clears it; a stack stopped before stays stopped")
     func recover() async throws {
         let rig = try rig(up: ["traefik"])

@@ -39,7 +39,7 @@ struct AgentRollbackTests {
         }
     }
 
-    @Test("SIGKILL during extraction, after the journal, between the renames and before cleanup leaves exactly one whole tree")
+    @Test("SIGKILL during extraction, after the journal, between the renames, before and after cleanup leaves exactly one whole tree and a true op state")
     func crashAtEveryStep() async throws {
         let agent = try await AgentHarness(keepLast: 50)
         let data = agent.root.path + "/guest-data"
@@ -62,6 +62,7 @@ struct AgentRollbackTests {
             ("after the journal is written", "rollback.journal-written", "original"),
             ("between the two renames", "rollback.between-renames", "original"),
             ("before cleanup", "rollback.before-cleanup", "backup"),
+            ("after cleanup", "rollback.after-cleanup", "backup"),
         ]
         var table: [(String, Int, String)] = []
         for point in points {

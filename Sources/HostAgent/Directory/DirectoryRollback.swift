@@ -49,7 +49,7 @@ struct DirectoryRollback: Sendable {
         opID: String, guest: String, backupID: String, dataDirectory: String, manifest: BackupManifest,
         preRollbackBackup: () async throws -> Void
     ) async throws {
-        let journal = RollbackJournal(opID: opID, dataDirectory: dataDirectory)
+        var journal = RollbackJournal(opID: opID, dataDirectory: dataDirectory)
         let manager = FileManager.default
         try? manager.removeItem(atPath: journal.staging)
         do {
@@ -71,8 +71,11 @@ struct DirectoryRollback: Sendable {
         try DurableFile.rename(dataDirectory, to: journal.old)
         await Failpoint.reach("rollback.between-renames", logger: logger)
         try DurableFile.rename(journal.staging, to: dataDirectory)
+        journal.step = .swapped
+        try journal.write()
         await Failpoint.reach("rollback.before-cleanup", logger: logger)
         try manager.removeItem(atPath: journal.old)
+        await Failpoint.reach("rollback.after-cleanup", logger: logger)
         try journal.remove()
     }
 

@@ -6,15 +6,26 @@ import Foundation
 /// With it, startup knows which of the three trees to keep: a completed swap
 /// keeps the restored data, a half-done one puts the original back.
 struct RollbackJournal: Codable, Sendable, Equatable {
+    /// How far the swap got, written durably after each step that the trees on disk cannot tell apart.
+    enum Step: String, Codable, Sendable {
+        /// Written before the first rename.
+        case started
+        /// Both renames are done: the restored tree is live. Written before `old` is removed, because
+        /// afterwards a live data dir with no `old` looks the same as a swap that never began.
+        case swapped
+    }
+
     var opID: String
     var dataDirectory: String
     var staging: String
     var old: String
+    /// `nil` in journals written before steps were recorded; read as `started`.
+    var step: Step?
 
     enum CodingKeys: String, CodingKey {
         case opID = "op_id"
         case dataDirectory = "data_dir"
-        case staging, old
+        case staging, old, step
     }
 
     static func path(for dataDirectory: String) -> String { dataDirectory + ".felhom-rollback.json" }
@@ -26,6 +37,7 @@ struct RollbackJournal: Codable, Sendable, Equatable {
         self.dataDirectory = dataDirectory
         staging = Self.stagingPrefix(for: dataDirectory) + opID
         old = Self.oldPrefix(for: dataDirectory) + opID
+        step = .started
     }
 
     func write() throws {

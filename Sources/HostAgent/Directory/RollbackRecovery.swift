@@ -26,13 +26,18 @@ struct RollbackRecovery: Sendable {
             let liveExists = manager.fileExists(atPath: dataDirectory)
             let oldExists = manager.fileExists(atPath: journal.old)
             let outcome: Outcome
-            if liveExists && oldExists {
+            switch (liveExists, oldExists) {
+            case (true, true):
                 outcome = .completed
                 try manager.removeItem(atPath: journal.old)
-            } else if !liveExists && oldExists {
+            case (false, true):
                 outcome = .reverted
                 try DurableFile.rename(journal.old, to: dataDirectory)
-            } else {
+            case (true, false):
+                // The same trees after "no rename yet" and "swapped, old removed": only the journal's step tells them apart.
+                outcome = journal.step == .swapped ? .completed : .untouched
+            case (false, false):
+                logger.error("an interrupted rollback left neither the data dir nor its original; nothing to restore from here", metadata: ["data_dir": "\(dataDirectory)"])
                 outcome = .untouched
             }
             try journal.remove()

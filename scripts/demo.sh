@@ -36,6 +36,8 @@ state_dir: $DEMO_DIR/agent
 repository: $DEMO_DIR/agent/backups
 backend: directory
 retention: { keep_last: 3 }
+# A backup every minute is the demo's point; the field default (48 a day) would stop it within the hour.
+limits: { backups_per_day: 100000 }
 YAML
 pin=$("$AGENT" init --config "$DEMO_DIR/agent.yaml" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pin"])')
 "$AGENT" guest add demo --data-dir "$DEMO_DIR/stacks" --interval-seconds 60 --config "$DEMO_DIR/agent.yaml" --json \

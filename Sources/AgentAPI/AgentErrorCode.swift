@@ -10,6 +10,8 @@ public enum AgentErrorCode {
     public static let badRequest = "bad_request"
     /// Another backup of the same guest is in flight.
     public static let conflict = "conflict"
+    /// The guest has started as many backups in 24 hours as the agent allows.
+    public static let tooManyBackups = "too_many_backups"
     /// The agent failed; the message says where.
     public static let internalError = "internal_error"
 }

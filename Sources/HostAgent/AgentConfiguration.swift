@@ -10,6 +10,7 @@ import Foundation
 /// backend: directory
 /// retention: { keep_last: 7, keep_pre_rollback: 3 }
 /// restore_test: { interval_seconds: 86400 }   # optional; 0 turns scheduled restore tests off
+/// limits: { backups_per_day: 48 }               # optional; per guest, over the last 24 hours
 /// ```
 public struct AgentConfiguration: Sendable, Equatable {
     public static let defaultPath = "/etc/felhom/agent.yaml"
@@ -19,6 +20,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var stateDirectory: String
     public var repository: String
     public var retention: Retention
+    /// Backups a guest may start in 24 hours, pre-rollback ones aside.
+    public var backupsPerDay: Int = 48
     /// Between two scheduled restore tests of a guest; `nil` when they are off.
     public var restoreTestInterval: Duration? = .seconds(86400)
 
@@ -41,7 +44,7 @@ public struct AgentConfiguration: Sendable, Equatable {
         let reader = ConfigReader(path: path)
         let top = try reader.mapping(
             ConfigFile.root(of: text, path: path), key: nil,
-            allowed: ["listen", "state_dir", "repository", "backend", "retention", "restore_test"])
+            allowed: ["listen", "state_dir", "repository", "backend", "retention", "restore_test", "limits"])
 
         guard let listenNode = top["listen"] else { throw reader.fail("listen", "is required, e.g. 127.0.0.1:8443") }
         let listen = try reader.string(listenNode, key: "listen")
@@ -76,6 +79,12 @@ public struct AgentConfiguration: Sendable, Equatable {
             if let node = section["interval_seconds"] {
                 let seconds = try reader.integer(node, key: "restore_test.interval_seconds", minimum: 0)
                 configuration.restoreTestInterval = seconds == 0 ? nil : .seconds(seconds)
+            }
+        }
+        if let limits = top["limits"] {
+            let section = try reader.mapping(limits, key: "limits", allowed: ["backups_per_day"])
+            if let node = section["backups_per_day"] {
+                configuration.backupsPerDay = try reader.integer(node, key: "limits.backups_per_day", minimum: 1)
             }
         }
         return configuration

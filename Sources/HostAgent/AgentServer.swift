@@ -46,7 +46,9 @@ public struct AgentServer: Sendable {
         let swept = await restoreTests.sweep()
         logger.info("restore test sweep done", metadata: ["removed": "\(swept.count)"])
 
-        let coordinator = BackupCoordinator(store: store, backend: backend, retention: configuration.retention, logger: logger)
+        let coordinator = BackupCoordinator(
+            store: store, backend: backend, retention: configuration.retention,
+            dailyLimit: configuration.backupsPerDay, logger: logger)
         let rollbacks = RollbackCoordinator(store: store, backend: backend, logger: logger)
         let router = Router(context: AgentRequestContext.self)
         router.add(middleware: ErrorBodyMiddleware())

@@ -12,15 +12,21 @@ public final class BackupCoordinator: Service, Sendable {
     let store: AgentStore
     let backend: any BackupBackend
     let retention: Retention
+    /// Backups a guest may start in 24 hours; a guest calling in a loop cannot fill the repository.
+    let dailyLimit: Int?
     let logger: Logger
     let now: @Sendable () -> Date
     private let jobs: AsyncStream<BackupJob>
     private let queue: AsyncStream<BackupJob>.Continuation
 
-    public init(store: AgentStore, backend: any BackupBackend, retention: Retention, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+    public init(
+        store: AgentStore, backend: any BackupBackend, retention: Retention, dailyLimit: Int? = nil, logger: Logger,
+        now: @escaping @Sendable () -> Date = Date.init
+    ) {
         self.store = store
         self.backend = backend
         self.retention = retention
+        self.dailyLimit = dailyLimit
         self.logger = logger
         self.now = now
         (jobs, queue) = AsyncStream.makeStream(of: BackupJob.self)
@@ -31,7 +37,7 @@ public final class BackupCoordinator: Service, Sendable {
         let startedAt = now()
         let outcome = try store.beginBackup(
             guest: guest.name, idempotencyKey: idempotencyKey, request: request,
-            backupID: OpID.make(prefix: "b", at: startedAt), now: startedAt)
+            backupID: OpID.make(prefix: "b", at: startedAt), now: startedAt, dailyLimit: dailyLimit)
         if case .created(let entry) = outcome {
             logger.info("backup started", metadata: [
                 "guest": "\(guest.name)", "backup_id": "\(entry.backupID)", "quiesced": "\(request.quiesced)",

@@ -131,6 +131,29 @@ struct AgentHTTPSTests {
         #expect(try await setup.alpha.backupStatus(backupID: id).phase == .done)
     }
 
+    @Test("past limits.backups_per_day a guest gets 429 saying when the next can start; a known key still answers 200")
+    func dailyLimit() async throws {
+        let agent = try await AgentHarness(backupsPerDay: 2)
+        let data = agent.root.path + "/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let token = try await agent.addGuest("shop", dataDirectory: data)
+        try await agent.start()
+        let client = try agent.client(token: token)
+        var first = ""
+        for key in ["one", "two"] {
+            let id = try await client.startBackup(idempotencyKey: key, .init(quiesced: true, stacks: [])).response.backupID
+            #expect(try await agent.waitForFinish(client, backupID: id).phase == .done)
+            if first.isEmpty { first = id }
+        }
+        await #expect { _ = try await client.startBackup(idempotencyKey: "three", .init(quiesced: true, stacks: [])) } throws: { error in
+            guard case .http(429, let code, let message) = error as? AgentClientError else { return false }
+            return code == AgentErrorCode.tooManyBackups && message.contains("limits.backups_per_day") && message.contains("next can start at")
+        }
+        let replay = try await client.startBackup(idempotencyKey: "one", .init(quiesced: true, stacks: []))
+        #expect(replay.response.backupID == first && !replay.created)
+        #expect(try await client.backups().count == 2)
+    }
+
     @Test("a repeated Idempotency-Key yields one backup, even when the requests race")
     func idempotency() async throws {
         let setup = try await setUp()

@@ -21,7 +21,7 @@ public final class AgentHarness: @unchecked Sendable {
     }
 
     /// Writes a config (port 0, so parallel tests never collide) and runs `felhom-agent init`.
-    public init(keepLast: Int = 7, repository: String? = nil) async throws {
+    public init(keepLast: Int = 7, repository: String? = nil, backupsPerDay: Int = 48) async throws {
         root = try TemporaryDirectory("felhom-agent")
         self.repository = repository ?? root.path + "/repository"
         configPath = root.path + "/agent.yaml"
@@ -32,6 +32,7 @@ public final class AgentHarness: @unchecked Sendable {
         backend: directory
         retention: { keep_last: \(keepLast) }
         restore_test: { interval_seconds: 0 }
+        limits: { backups_per_day: \(backupsPerDay) }
         """.write(toFile: configPath, atomically: true, encoding: .utf8)
         let initialized = try await Self.cli(["init", "--json", "--config", configPath])
         guard initialized.exitCode == 0, let json = try JSONSerialization.jsonObject(with: Data(initialized.standardOutput.utf8)) as? [String: String],

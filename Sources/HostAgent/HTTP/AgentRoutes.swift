@@ -46,6 +46,11 @@ struct AgentRoutes: Sendable {
             return JSONResponse.make(StartBackupResponse(backupID: entry.backupID, phase: entry.status.phase), status: .ok)
         case .conflict(let inFlightID):
             throw AgentHTTPError.conflict("backup \(inFlightID) of guest \(guest.name) is still in flight; wait for it to finish")
+        case .limitReached(let limit, let oldest):
+            let next = oldest.addingTimeInterval(86400).formatted(.iso8601)
+            throw AgentHTTPError(
+                status: .tooManyRequests, code: AgentErrorCode.tooManyBackups,
+                message: "guest \(guest.name) has started \(limit) backups in the last 24 hours, the agent's limits.backups_per_day; the next can start at \(next)")
         }
     }
 

@@ -10,13 +10,16 @@ public enum BeginBackupOutcome: Sendable, Equatable {
     case existing(BackupEntry)
     /// Another backup of the guest is in flight.
     case conflict(inFlightID: String)
+    /// The guest has had `limit` backups in the last 24 hours; the oldest of them was taken at `oldest`.
+    case limitReached(limit: Int, oldest: Date)
 }
 
 extension AgentStore {
     /// Records a new backup op, unless the key is known or another backup is in flight.
     /// The checks and the insert are one transaction, so two racing requests cannot both start one.
+    /// - Parameter dailyLimit: how many backups (escape hatches aside) the guest may start in 24 hours; `nil` for no limit.
     public func beginBackup(
-        guest: String, idempotencyKey: String, request: StartBackupRequest, backupID: String, now: Date
+        guest: String, idempotencyKey: String, request: StartBackupRequest, backupID: String, now: Date, dailyLimit: Int? = nil
     ) throws -> BeginBackupOutcome {
         try database.write { db in
             if let existing = try BackupRecord.entries(opFilter: Column("idempotency_key") == idempotencyKey)
@@ -31,6 +34,15 @@ extension AgentStore {
                 .filter([OpState.started.rawValue, OpState.running.rawValue].contains(Column("state")))
                 .fetchOne(db) {
                 return .conflict(inFlightID: running.id)
+            }
+            if let dailyLimit {
+                let recent = try Date.fetchAll(db, sql: """
+                    SELECT op.created_at FROM op JOIN backup ON backup.id = op.id
+                    WHERE op.guest = ? AND backup.kind != ? AND op.created_at > ? ORDER BY op.created_at
+                    """, arguments: [guest, BackupKind.preRollback.rawValue, now.addingTimeInterval(-86400)])
+                if recent.count >= dailyLimit, let oldest = recent.first {
+                    return .limitReached(limit: dailyLimit, oldest: oldest)
+                }
             }
             let op = OpRecord(
                 id: backupID, kind: .backup, guest: guest, idempotencyKey: idempotencyKey, state: .started,

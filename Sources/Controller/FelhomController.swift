@@ -22,6 +22,10 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "The YAML config file.")
     var config: String = ControllerConfig.defaultPath
 
+    /// Read by the commands that print results (`stacks list`, `cycles`, `recover`, `rollback`); the rest print nothing to parse.
+    @Flag(name: .long, help: "Print JSON for scripts instead of text.")
+    var json = false
+
     /// Loads the config, or fails with a one-line message naming the bad key.
     func loadConfig() throws -> ControllerConfig {
         do {

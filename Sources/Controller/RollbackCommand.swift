@@ -20,8 +20,6 @@ struct RollbackCommand: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
     @Argument(help: "The backup to roll back to; `felhom-agent backups` lists them.")
     var backupID: String
-    @Flag(name: .long, help: "Print JSON for scripts instead of text.")
-    var json = false
 
     /// A mistyped id is refused here, before the config is read or any stack is stopped.
     func validate() throws {
@@ -44,7 +42,7 @@ struct RollbackCommand: AsyncParsableCommand {
             } catch {
                 throw CommandFailure(message: "\(error)")
             }
-            if json {
+            if options.json {
                 print(try CommandLineJSON.render(record))
             } else {
                 print("rollback to \(backupID): \(record.outcome.rawValue); restarted \(record.stacks.joined(separator: ", "))")

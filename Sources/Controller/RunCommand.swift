@@ -90,8 +90,6 @@ struct RecoverCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var options: GlobalOptions
-    @Flag(name: .long, help: "Print JSON for scripts instead of text.")
-    var json = false
 
     struct Output: Encodable {
         var recovered: Bool
@@ -116,7 +114,7 @@ struct RecoverCommand: AsyncParsableCommand {
                 throw CommandFailure(message: "\(error)")
             }
             let output = Output(recovered: record != nil, cycleID: record?.id, stacks: record?.stacks ?? [], backupID: record?.backupID)
-            if json {
+            if options.json {
                 print(try CommandLineJSON.render(output))
             } else if let record {
                 print("restarted \(record.stacks.joined(separator: ", ")) from cycle \(record.id); marker cleared")
@@ -136,14 +134,12 @@ struct CyclesCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var options: GlobalOptions
-    @Flag(name: .long, help: "Print JSON for scripts instead of a table.")
-    var json = false
 
     func run() async throws {
         try await reportingFailures {
             let runtime = try ControllerRuntime(config: try options.loadConfig(), logger: Logger(label: "felhom-controller"))
             let records = try runtime.cycles.recent(limit: 1000)
-            if json {
+            if options.json {
                 print(try CommandLineJSON.render(records))
                 return
             }

@@ -17,8 +17,6 @@ struct StacksListCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var options: GlobalOptions
-    @Flag(name: .long, help: "Print JSON for scripts instead of a table.")
-    var json = false
 
     func run() async throws {
         try await reportingFailures {
@@ -30,7 +28,7 @@ struct StacksListCommand: AsyncParsableCommand {
             } catch {
                 throw CommandFailure(message: "\(error)")
             }
-            print(json ? try Self.json(stacks) : Self.table(stacks))
+            print(options.json ? try Self.json(stacks) : Self.table(stacks))
         }
     }
 

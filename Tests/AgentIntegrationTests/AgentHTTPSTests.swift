@@ -54,11 +54,11 @@ struct AgentHTTPSTests {
     @Test("401 without a token or with an unknown one; /healthz needs none")
     func unauthorized() async throws {
         let setup = try await setUp()
-        let anonymous = try await setup.alpha.sendRaw("GET", "/backup/due", body: nil, authorize: false)
+        let anonymous = try await setup.agent.sendRaw("GET", "/backup/due", body: nil, token: nil)
         #expect(anonymous.status == 401 && errorCode(anonymous.body) == AgentErrorCode.unauthorized)
         let stranger = try setup.agent.client(token: "fhg_not-a-real-token")
         await #expect { _ = try await stranger.backupDue() } throws: { ($0 as? AgentClientError)?.httpStatus == 401 }
-        #expect(try await setup.alpha.sendRaw("GET", "/healthz", body: nil, authorize: false).status == 200)
+        #expect(try await setup.agent.sendRaw("GET", "/healthz", body: nil, token: nil).status == 200)
     }
 
     @Test("one guest cannot see or touch another's backups: 404, as for an id that does not exist")
@@ -86,17 +86,17 @@ struct AgentHTTPSTests {
     func badInput() async throws {
         let setup = try await setUp()
         let body = Array(#"{"quiesced":true,"stacks":[]}"#.utf8)
-        let noKey = try await setup.alpha.sendRaw("POST", "/backup", body: body, headers: ["Content-Type: application/json"])
+        let noKey = try await setup.agent.sendRaw("POST", "/backup", body: body, headers: ["Content-Type: application/json"], token: setup.alphaToken)
         #expect(noKey.status == 400 && errorCode(noKey.body) == AgentErrorCode.badRequest)
 
         for bad in ["{", #"{"quiesced":"yes","stacks":[]}"#, #"{"stacks":[]}"#, "[]"] {
-            let answer = try await setup.alpha.sendRaw("POST", "/backup", body: Array(bad.utf8), headers: ["Idempotency-Key: bad"])
+            let answer = try await setup.agent.sendRaw("POST", "/backup", body: Array(bad.utf8), headers: ["Idempotency-Key: bad"], token: setup.alphaToken)
             #expect(answer.status == 400 && errorCode(answer.body) == AgentErrorCode.badRequest, "\(bad)")
         }
         let huge = Array(#"{"quiesced":true,"stacks":[""#.utf8) + Array(repeating: UInt8(ascii: "a"), count: 64 * 1024) + Array(#""]}"#.utf8)
-        let tooLarge = try await setup.alpha.sendRaw("POST", "/backup", body: huge, headers: ["Idempotency-Key: huge"])
+        let tooLarge = try await setup.agent.sendRaw("POST", "/backup", body: huge, headers: ["Idempotency-Key: huge"], token: setup.alphaToken)
         #expect(tooLarge.status == 413 && errorCode(tooLarge.body) == AgentErrorCode.bodyTooLarge)
-        let resumedTooLarge = try await setup.alpha.sendRaw("POST", "/backup/resumed", body: huge)
+        let resumedTooLarge = try await setup.agent.sendRaw("POST", "/backup/resumed", body: huge, token: setup.alphaToken)
         #expect(resumedTooLarge.status == 413)
         // None of the refused requests started anything.
         #expect(try await setup.alpha.backups().isEmpty)
@@ -113,15 +113,15 @@ struct AgentHTTPSTests {
 
         // The real id with a NUL and junk behind it used to find the real backup.
         for bad in ["\(id)%00junk", "\(id)%0A", "%00", "\(id)%20", "..%2F..%2Fetc", "B-\(id.dropFirst(2))", id + "g"] {
-            let status = try await setup.alpha.sendRaw("GET", "/backup/status?backup_id=\(bad)", body: nil)
+            let status = try await setup.agent.sendRaw("GET", "/backup/status?backup_id=\(bad)", body: nil, token: setup.alphaToken)
             #expect(status.status == 400 && errorCode(status.body) == AgentErrorCode.badRequest, "backup_id=\(bad)")
-            let rollback = try await setup.alpha.sendRaw("GET", "/rollback/status?op_id=\(bad)", body: nil)
+            let rollback = try await setup.agent.sendRaw("GET", "/rollback/status?op_id=\(bad)", body: nil, token: setup.alphaToken)
             #expect(rollback.status == 400, "op_id=\(bad)")
         }
         for bad in ["\(id)\u{0}junk", "\(id)\n", "", "b-1"] {
             let body = try JSONEncoder().encode(["backup_id": bad])
             for path in ["/backup/resumed", "/rollback"] {
-                let answer = try await setup.alpha.sendRaw("POST", path, body: Array(body))
+                let answer = try await setup.agent.sendRaw("POST", path, body: Array(body), token: setup.alphaToken)
                 #expect(answer.status == 400 && errorCode(answer.body) == AgentErrorCode.badRequest, "\(path) \(bad.debugDescription)")
             }
         }

@@ -121,6 +121,30 @@ public final class AgentHarness: @unchecked Sendable {
     }
 }
 
+extension AgentHarness {
+    /// Sends a request with raw bytes and returns the raw answer, through the `curl` CLI with the
+    /// agent's pin: for tests of the agent's input checks, which must send what the contract forbids.
+    /// - Parameter token: the bearer token; `nil` sends none.
+    public func sendRaw(
+        _ method: String, _ path: String, body: [UInt8]?, headers: [String] = [], token: String?
+    ) async throws -> (status: Int, body: [UInt8]) {
+        var arguments = ["-sk", "--pinnedpubkey", pin, "-X", method, "-w", "\n%{http_code}", baseURL + path]
+        for header in headers + (token.map { ["Authorization: Bearer \($0)"] } ?? []) { arguments += ["-H", header] }
+        if let body {
+            let file = root.path + "/raw-body-\(UInt32.random(in: 0...UInt32.max))"
+            try Data(body).write(to: URL(fileURLWithPath: file))
+            arguments += ["--data-binary", "@" + file]
+            if !headers.contains(where: { $0.lowercased().hasPrefix("content-type:") }) { arguments += ["-H", "Content-Type: application/json"] }
+        }
+        let output = try await SubprocessCommandRunner().run(DockerCommand(executable: "curl", arguments: arguments, timeout: .seconds(60)))
+        guard output.exitCode == 0, let newline = output.standardOutput.lastIndex(of: "\n"),
+              let status = Int(output.standardOutput[output.standardOutput.index(after: newline)...]) else {
+            throw HarnessError("curl \(method) \(path) failed: \(output.standardError)")
+        }
+        return (status, Array(output.standardOutput[..<newline].utf8))
+    }
+}
+
 public struct HarnessError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }

@@ -60,17 +60,6 @@ public struct AgentClient: BackupAgent {
         _ = try await send("GET", "/healthz", body: nil, headers: [])
     }
 
-    /// Sends a request with a JSON body of raw bytes and returns the raw answer; for tests
-    /// of the agent's input checks, which must be able to send what the contract forbids.
-    public func sendRaw(
-        _ method: String, _ path: String, body: [UInt8]?, headers: [String] = [], authorize: Bool = true
-    ) async throws(AgentClientError) -> (status: Int, body: [UInt8]) {
-        var request = request(method, path, body: body, headers: headers)
-        if !authorize { request.headers.removeAll { $0.hasPrefix("Authorization:") } }
-        let reply = try await CurlTransfer.perform(request)
-        return (reply.status, reply.body)
-    }
-
     private func call<Response: Decodable>(
         _ method: String, _ path: String, headers: [String] = [], as: Response.Type
     ) async throws(AgentClientError) -> (value: Response, status: Int) {

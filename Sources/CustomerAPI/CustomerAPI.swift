@@ -87,7 +87,7 @@ public struct CustomerAPI: Sendable {
         guard AgentID.isValid(body.backupID, kind: .backup) else {
             throw APIError(status: .badRequest, code: "bad_request", message: "backup_id must look like \(AgentID.example(.backup)); nothing was stopped")
         }
-        if case .quiescing = state.snapshot {
+        if state.isCycleRunning {
             throw APIError(status: .conflict, code: "quiescing", message: "a backup or rollback is running; try again when it has finished")
         }
         // Asked here too, though the cycle asks again: its answer gives the caller a precise status.
@@ -108,7 +108,12 @@ public struct CustomerAPI: Sendable {
             try await rollbacks.submit(backupID: body.backupID)
         } catch let error as QuiesceError {
             context.logger.warning("rollback refused", metadata: ["backup_id": "\(body.backupID)", "error": "\(error)"])
-            throw APIError(status: error.code == .cancelled ? .serviceUnavailable : .conflict, code: error.code == .busy ? "busy" : "rollback_refused", message: error.message)
+            switch error.code {
+            case .cancelled: throw APIError(status: .serviceUnavailable, code: "shutting_down", message: error.message)
+            case .busy: throw APIError(status: .conflict, code: "busy", message: error.message)
+            case .agent: throw APIError(status: .badGateway, code: "agent_unreachable", message: error.message)
+            default: throw APIError(status: .conflict, code: "rollback_refused", message: error.message)
+            }
         }
         return Self.json(["backup_id": body.backupID, "state": "started"], status: .accepted)
     }

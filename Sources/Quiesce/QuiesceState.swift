@@ -31,6 +31,9 @@ public final class QuiesceState: Sendable {
         claims.withLock { $0.cycle = false }
     }
 
+    /// Whether a cycle holds the loop now, from its first check to its last restart.
+    public var isCycleRunning: Bool { claims.withLock { $0.cycle } }
+
     /// Runs a customer's stack operation with the check that no cycle runs as one step:
     /// a cycle cannot begin while it runs, and it cannot begin while a cycle runs.
     /// - Throws: ``QuiesceError`` `.busy` when a cycle holds the stacks, or what `body` throws.

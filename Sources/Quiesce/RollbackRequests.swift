@@ -41,9 +41,14 @@ public final class RollbackRequests: Sendable {
     public func submit(backupID: String) async throws {
         try await withCheckedThrowingContinuation { continuation in
             let answer = Answer(continuation)
-            let refusal = queue.withLock { queue in
-                if queue.closedBecause == nil { queue.requests.append(Request(backupID: backupID, answer: answer)) }
-                return queue.closedBecause
+            let refusal = queue.withLock { queue -> QuiesceError? in
+                if let closed = queue.closedBecause { return closed }
+                // One at a time: a double click or a retried request must not roll back twice.
+                guard queue.requests.isEmpty else {
+                    return QuiesceError(.busy, "another rollback request is waiting to start; try again when it has finished")
+                }
+                queue.requests.append(Request(backupID: backupID, answer: answer))
+                return nil
             }
             if let refusal { answer.resume(throwing: refusal) }
         }

@@ -28,6 +28,9 @@ public struct AgentServer: Sendable {
             throw AgentStartupError(.identity, path: identity.keyPath, reason: "is missing")
         }
         try Self.requireWritableDirectory(configuration.repository, .repository, create: true)
+        // Two agents with their own state dirs but one repository would sweep each other's partial archives.
+        let repositoryLock = try StateDirectoryLock.acquire(stateDirectory: configuration.repository)
+        defer { withExtendedLifetime(repositoryLock) {} }
         let tightened = try PrivateState.prepareDirectory(configuration.stateDirectory)
         let store = try AgentStore(path: configuration.databasePath)
         for change in tightened + store.tightenedModes {
@@ -54,7 +57,8 @@ public struct AgentServer: Sendable {
         router.add(middleware: ErrorBodyMiddleware())
         AgentRoutes(
             store: store, coordinator: coordinator, rollbacks: rollbacks,
-            restoreTestInterval: configuration.restoreTestInterval ?? .seconds(86400), now: Date.init
+            restoreTestInterval: configuration.restoreTestInterval ?? .seconds(86400), dailyLimit: configuration.backupsPerDay,
+            now: Date.init
         ).register(on: router)
 
         let tls = TLSConfiguration.makeServerConfiguration(

@@ -40,6 +40,10 @@ public final class RollbackCoordinator: Service, Sendable {
         guard let entry = try store.backup(backupID, guest: guest.name), entry.op.state == .succeeded, entry.backup.prunedAt == nil else {
             throw Refusal.notFound("no finished backup \(backupID) for guest \(guest.name)")
         }
+        // beginRollback checks this again in its transaction; here it spares the controller a stop for nothing.
+        if let running = try store.inFlightOps().first(where: { $0.guest == guest.name && $0.kind != .restoreTest }) {
+            throw Refusal.conflict("op \(running.id) of guest \(guest.name) is still in flight; wait for it to finish")
+        }
         do {
             return try rollback.preflight(guest: guest.name, backupID: backupID, dataDirectory: guest.dataDirectory)
         } catch {

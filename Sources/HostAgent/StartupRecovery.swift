@@ -71,9 +71,14 @@ public struct StartupRecovery: Sendable {
             case .keep:
                 continue
             case .garbage:
-                try backend.discardBackup(guest: stored.guest, backupID: stored.backupID)
-                report.removedBackups.append(stored.description)
-                logger.info("files of a failed or pruned backup removed", metadata: metadata)
+                // Garbage that will not go must not keep the agent from serving every guest.
+                do {
+                    try backend.discardBackup(guest: stored.guest, backupID: stored.backupID)
+                    report.removedBackups.append(stored.description)
+                    logger.info("files of a failed or pruned backup removed", metadata: metadata)
+                } catch {
+                    logger.error("removing the files of a failed or pruned backup failed; remove them by hand", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                }
             case .unknown:
                 report.unknownBackups.append(stored.description)
                 logger.warning("backup files the journal does not know are left in place; remove them by hand if they are not wanted", metadata: metadata)

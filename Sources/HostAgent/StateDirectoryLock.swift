@@ -6,7 +6,7 @@ import Glibc
 import Musl
 #endif
 
-/// One `felhom-agent run` per state dir, claimed before anything reads or changes it.
+/// One `felhom-agent run` per state dir and per repository, claimed before anything reads or changes them.
 ///
 /// Startup recovery fails every in-flight op and deletes its files. Run by a
 /// second agent beside a live one, it destroyed the live agent's backup before
@@ -27,7 +27,8 @@ public final class StateDirectoryLock: Sendable {
         close(descriptor)
     }
 
-    /// Claims `stateDirectory` for this process until the lock is released (or the process ends).
+    /// Claims `stateDirectory` (the agent's state dir, or its repository) for this process until
+    /// the lock is released or the process ends.
     /// - Throws: ``StateDirectoryLockError``: `.heldByAnotherAgent` names the pid that holds it.
     public static func acquire(stateDirectory: String) throws(StateDirectoryLockError) -> StateDirectoryLock {
         let path = stateDirectory + "/agent.lock"
@@ -36,11 +37,13 @@ public final class StateDirectoryLock: Sendable {
             throw StateDirectoryLockError(code: .unusable, path: path, detail: String(cString: strerror(errno)))
         }
         while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            if errno == EINTR { continue }
-            let holder = errno == EWOULDBLOCK ? holderPID(descriptor) : nil
-            let detail = errno == EWOULDBLOCK ? nil : String(cString: strerror(errno))
-            close(descriptor)
-            throw StateDirectoryLockError(code: detail == nil ? .heldByAnotherAgent : .unusable, path: path, holderPID: holder, detail: detail)
+            let failure = errno
+            if failure == EINTR { continue }
+            defer { close(descriptor) }
+            guard failure == EWOULDBLOCK else {
+                throw StateDirectoryLockError(code: .unusable, path: path, detail: String(cString: strerror(failure)))
+            }
+            throw StateDirectoryLockError(code: .heldByAnotherAgent, path: path, holderPID: holderPID(descriptor))
         }
         // Only the holder writes its pid; a refused process leaves the file as it found it.
         let pid = Array("\(getpid())\n".utf8)
@@ -85,9 +88,9 @@ public struct StateDirectoryLockError: Error, Sendable, Equatable, CustomStringC
         switch code {
         case .heldByAnotherAgent:
             let holder = holderPID.map { "pid \($0)" } ?? "a process that has not written its pid yet"
-            return "another felhom-agent (\(holder)) is running on this state dir (lock \(path)); "
+            return "another felhom-agent (\(holder)) is running on this directory (lock \(path)); "
                 + "this one changed nothing and exits. Stop the other one first (systemctl stop felhom-agent), "
-                + "or give this one its own state_dir"
+                + "or give this one its own state_dir and repository"
         case .unusable:
             return "cannot lock the state dir through \(path): \(detail ?? "unknown error"); check that state_dir exists and is writable by this user"
         }

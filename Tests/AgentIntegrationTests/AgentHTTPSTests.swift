@@ -151,6 +151,10 @@ struct AgentHTTPSTests {
         }
         let replay = try await client.startBackup(idempotencyKey: "one", .init(quiesced: true, stacks: []))
         #expect(replay.response.backupID == first && !replay.created)
+        // Not due while the limit holds, even when requested: the controller would stop its stacks for a 429.
+        #expect(try await agent.cli(["backup", "request", "shop"]).exitCode == 0)
+        let due = try await client.backupDue()
+        #expect(!due.due && due.nextDueAt.map { $0 > Date() } == true, "\(due)")
         #expect(try await client.backups().count == 2)
     }
 

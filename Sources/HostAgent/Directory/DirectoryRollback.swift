@@ -70,13 +70,32 @@ struct DirectoryRollback: Sendable {
         await Failpoint.reach("rollback.journal-written", logger: logger)
         try DurableFile.rename(dataDirectory, to: journal.old)
         await Failpoint.reach("rollback.between-renames", logger: logger)
-        try DurableFile.rename(journal.staging, to: dataDirectory)
+        do {
+            try DurableFile.rename(journal.staging, to: dataDirectory)
+        } catch {
+            // Put the original back now rather than leave the guest without a data dir until a restart.
+            try DurableFile.rename(journal.old, to: dataDirectory)
+            try journal.remove()
+            throw error
+        }
+        // From here the restored tree is live and the rollback has succeeded; what follows is
+        // cleanup, and a failure leaves it to the startup sweep rather than report a false failure.
         journal.step = .swapped
-        try journal.write()
+        do {
+            try journal.write()
+        } catch {
+            // Without the step on disk the original must stay: a live tree alone would read as "never swapped".
+            logger.error("recording the finished swap failed; the original stays beside the data dir until the next start", metadata: ["op_id": "\(opID)", "error": "\(error)"])
+            return
+        }
         await Failpoint.reach("rollback.before-cleanup", logger: logger)
-        try manager.removeItem(atPath: journal.old)
-        await Failpoint.reach("rollback.after-cleanup", logger: logger)
-        try journal.remove()
+        do {
+            try manager.removeItem(atPath: journal.old)
+            await Failpoint.reach("rollback.after-cleanup", logger: logger)
+            try journal.remove()
+        } catch {
+            logger.error("removing the original after the swap failed; the next start finishes it", metadata: ["op_id": "\(opID)", "error": "\(error)"])
+        }
     }
 
     private func extract(archive: String, into directory: String) async throws {

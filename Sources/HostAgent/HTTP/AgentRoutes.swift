@@ -10,6 +10,8 @@ struct AgentRoutes: Sendable {
     let coordinator: BackupCoordinator
     let rollbacks: RollbackCoordinator
     let restoreTestInterval: Duration
+    /// `limits.backups_per_day`; `nil` for none.
+    let dailyLimit: Int?
     let now: @Sendable () -> Date
 
     func register(on router: Router<AgentRequestContext>) {
@@ -28,7 +30,11 @@ struct AgentRoutes: Sendable {
 
     func backupDue(_ context: AgentRequestContext) throws -> Response {
         let guest = try context.requireGuest()
-        let due = BackupSchedule.due(guest: guest, lastSuccess: try store.lastSuccessfulBackup(guest: guest.name), now: now())
+        var due = BackupSchedule.due(guest: guest, lastSuccess: try store.lastSuccessfulBackup(guest: guest.name), now: now())
+        // Not due while POST /backup would refuse it: the controller stops its stacks before it asks.
+        if due.due, let limit = dailyLimit, let next = try store.nextAllowedStart(guest: guest.name, dailyLimit: limit, now: now()) {
+            due = BackupDue(due: false, reason: nil, nextDueAt: next, lastBackupAt: due.lastBackupAt)
+        }
         return JSONResponse.make(due)
     }
 
@@ -46,11 +52,10 @@ struct AgentRoutes: Sendable {
             return JSONResponse.make(StartBackupResponse(backupID: entry.backupID, phase: entry.status.phase), status: .ok)
         case .conflict(let inFlightID):
             throw AgentHTTPError.conflict("backup \(inFlightID) of guest \(guest.name) is still in flight; wait for it to finish")
-        case .limitReached(let limit, let oldest):
-            let next = oldest.addingTimeInterval(86400).formatted(.iso8601)
+        case .limitReached(let limit, let next):
             throw AgentHTTPError(
                 status: .tooManyRequests, code: AgentErrorCode.tooManyBackups,
-                message: "guest \(guest.name) has started \(limit) backups in the last 24 hours, the agent's limits.backups_per_day; the next can start at \(next)")
+                message: "guest \(guest.name) has started \(limit) backups in the last 24 hours, the agent's limits.backups_per_day; the next can start at \(next.formatted(.iso8601))")
         }
     }
 
@@ -118,6 +123,8 @@ extension AgentRoutes {
             return JSONResponse.make(RollbackPreflight(backupID: backupID, dataBytes: manifest.totalBytes))
         } catch RollbackCoordinator.Refusal.notFound(let message) {
             throw AgentHTTPError.notFound(message)
+        } catch RollbackCoordinator.Refusal.conflict(let message) {
+            throw AgentHTTPError.conflict(message)
         } catch RollbackCoordinator.Refusal.preflight(let message) {
             throw AgentHTTPError.conflict("pre-flight failed, nothing was changed: \(message)")
         }

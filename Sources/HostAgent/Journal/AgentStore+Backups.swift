@@ -10,8 +10,8 @@ public enum BeginBackupOutcome: Sendable, Equatable {
     case existing(BackupEntry)
     /// Another backup of the guest is in flight.
     case conflict(inFlightID: String)
-    /// The guest has had `limit` backups in the last 24 hours; the oldest of them was taken at `oldest`.
-    case limitReached(limit: Int, oldest: Date)
+    /// The guest has started `limit` backups in the last 24 hours; the next may start at `nextAllowedAt`.
+    case limitReached(limit: Int, nextAllowedAt: Date)
 }
 
 extension AgentStore {
@@ -35,14 +35,8 @@ extension AgentStore {
                 .fetchOne(db) {
                 return .conflict(inFlightID: running.id)
             }
-            if let dailyLimit {
-                let recent = try Date.fetchAll(db, sql: """
-                    SELECT op.created_at FROM op JOIN backup ON backup.id = op.id
-                    WHERE op.guest = ? AND backup.kind != ? AND op.created_at > ? ORDER BY op.created_at
-                    """, arguments: [guest, BackupKind.preRollback.rawValue, now.addingTimeInterval(-86400)])
-                if recent.count >= dailyLimit, let oldest = recent.first {
-                    return .limitReached(limit: dailyLimit, oldest: oldest)
-                }
+            if let dailyLimit, let next = try Self.nextAllowedStart(db, guest: guest, dailyLimit: dailyLimit, now: now) {
+                return .limitReached(limit: dailyLimit, nextAllowedAt: next)
             }
             let op = OpRecord(
                 id: backupID, kind: .backup, guest: guest, idempotencyKey: idempotencyKey, state: .started,
@@ -157,6 +151,23 @@ extension AgentStore {
             }
             return Array(surplus)
         }
+    }
+
+    /// When `guest` may start its next backup, or `nil` when it may now: the backups it started in
+    /// the last 24 hours that did not fail count against `dailyLimit`; pre-rollback ones never do.
+    public func nextAllowedStart(guest: String, dailyLimit: Int, now: Date) throws -> Date? {
+        try database.read { db in try Self.nextAllowedStart(db, guest: guest, dailyLimit: dailyLimit, now: now) }
+    }
+
+    private static func nextAllowedStart(_ db: Database, guest: String, dailyLimit: Int, now: Date) throws -> Date? {
+        let window: TimeInterval = 86400
+        let recent = try Date.fetchAll(db, sql: """
+            SELECT op.created_at FROM op JOIN backup ON backup.id = op.id
+            WHERE op.guest = ? AND backup.kind != ? AND op.state != ? AND op.created_at > ? ORDER BY op.created_at
+            """, arguments: [guest, BackupKind.preRollback.rawValue, OpState.failed.rawValue, now.addingTimeInterval(-window)])
+        guard recent.count >= dailyLimit else { return nil }
+        // Once this one leaves the window, one fewer than the limit remains.
+        return recent[recent.count - dailyLimit].addingTimeInterval(window)
     }
 
     /// Backups in use by an op in flight, and the newest that passed a restore test.

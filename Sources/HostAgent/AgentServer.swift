@@ -29,7 +29,8 @@ public struct AgentServer: Sendable {
         }
         try Self.requireWritableDirectory(configuration.repository, .repository, create: true)
         // Two agents with their own state dirs but one repository would sweep each other's partial archives.
-        let repositoryLock = try StateDirectoryLock.acquire(stateDirectory: configuration.repository)
+        let sameDirectory = URL(fileURLWithPath: configuration.repository).standardizedFileURL == URL(fileURLWithPath: configuration.stateDirectory).standardizedFileURL
+        let repositoryLock = sameDirectory ? nil : try StateDirectoryLock.acquire(stateDirectory: configuration.repository)
         defer { withExtendedLifetime(repositoryLock) {} }
         let tightened = try PrivateState.prepareDirectory(configuration.stateDirectory)
         let store = try AgentStore(path: configuration.databasePath)

@@ -36,8 +36,12 @@ public final class RollbackRequests: Sendable {
     public init() {}
 
     /// Asks the loop to roll back to `backupID`, and returns once the cycle has claimed the loop.
-    /// - Throws: ``QuiesceError``: `.busy` when a cycle holds the loop, `.cancelled` when the loop is shutting
-    ///   down, and whatever refused the rollback before anything was stopped.
+    ///
+    /// The loop takes requests between its polls, so one that arrives while the loop is starting a
+    /// backup cycle waits for that cycle to end.
+    /// - Throws: ``QuiesceError``: `.busy` when another request waits or a customer's operation holds the
+    ///   stacks, `.cancelled` when the loop is shutting down, and whatever else refused the rollback
+    ///   before anything was stopped.
     public func submit(backupID: String) async throws {
         try await withCheckedThrowingContinuation { continuation in
             let answer = Answer(continuation)

@@ -142,4 +142,16 @@ struct AgentCLITests {
         #expect(portTaken.standardError.contains("cannot listen on 127.0.0.1:\(agent.port): the address is already in use"), "\(portTaken.standardError)")
         #expect(portTaken.standardError.split(separator: "\n").filter { $0.hasPrefix("felhom-agent:") }.count == 1, "\(portTaken.standardError)")
     }
+
+    @Test("a repository that is the state dir itself still starts: one lock covers both")
+    func repositoryIsStateDir() async throws {
+        let agent = try await AgentHarness()
+        let root = agent.root.path
+        let config = try Self.writeConfig(in: root, stateDir: root + "/state", repository: root + "/state")
+        let run = try BackgroundProcess(
+            executable: AgentHarness.binary, arguments: ["run", "--config", config], logPath: root + "/same-dir.log",
+            environment: ["FELHOM_LOG_LEVEL": "info"])
+        #expect(await run.waitForLine("] listening"), "\(run.log)")
+        run.stop()
+    }
 }

@@ -28,6 +28,17 @@ public struct AgentHTTPError: Error, Sendable {
     }
 }
 
+extension AgentHTTPError {
+    /// A rollback the coordinator refused before touching anything.
+    init(_ refusal: RollbackCoordinator.Refusal) {
+        switch refusal {
+        case .notFound(let message): self = .notFound(message)
+        case .conflict(let message): self = .conflict(message)
+        case .preflight(let message): self = .conflict("pre-flight failed, nothing was changed: \(message)")
+        }
+    }
+}
+
 /// JSON answers in the contract's encoding.
 enum JSONResponse {
     static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {

@@ -103,12 +103,8 @@ extension AgentRoutes {
         do {
             let opID = try rollbacks.start(guest: guest, backupID: body.backupID)
             return JSONResponse.make(RollbackStarted(opID: opID), status: .accepted)
-        } catch RollbackCoordinator.Refusal.notFound(let message) {
-            throw AgentHTTPError.notFound(message)
-        } catch RollbackCoordinator.Refusal.conflict(let message) {
-            throw AgentHTTPError.conflict(message)
-        } catch RollbackCoordinator.Refusal.preflight(let message) {
-            throw AgentHTTPError.conflict("pre-flight failed, nothing was changed: \(message)")
+        } catch let refusal as RollbackCoordinator.Refusal {
+            throw AgentHTTPError(refusal)
         }
     }
 
@@ -121,12 +117,8 @@ extension AgentRoutes {
         do {
             let manifest = try rollbacks.preflight(guest: guest, backupID: backupID)
             return JSONResponse.make(RollbackPreflight(backupID: backupID, dataBytes: manifest.totalBytes))
-        } catch RollbackCoordinator.Refusal.notFound(let message) {
-            throw AgentHTTPError.notFound(message)
-        } catch RollbackCoordinator.Refusal.conflict(let message) {
-            throw AgentHTTPError.conflict(message)
-        } catch RollbackCoordinator.Refusal.preflight(let message) {
-            throw AgentHTTPError.conflict("pre-flight failed, nothing was changed: \(message)")
+        } catch let refusal as RollbackCoordinator.Refusal {
+            throw AgentHTTPError(refusal)
         }
     }
 

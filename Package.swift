@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // Already under Hummingbird; named for the HTTP part types a connection handler reads.
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // The controller executable: CLI commands and the composition root.
@@ -43,6 +45,7 @@ let package = Package(
                 "ConfigFile",
                 "CommandLineSupport",
                 "DurableFiles",
+                "HTTPServing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -69,6 +72,21 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // What both HTTP servers share: connection limits and deadlines, the descriptor budget, 405 and 415.
+        .target(
+            name: "HTTPServing",
+            dependencies: [
+                "ConfigFile",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Crash-safe file writes: temp file, fsync, rename, fsync of the directory.
         .target(
             name: "DurableFiles",
@@ -89,7 +107,7 @@ let package = Package(
         .target(
             name: "CustomerAPI",
             dependencies: [
-                "Stacks", "Quiesce", "AgentAPI",
+                "Stacks", "Quiesce", "AgentAPI", "HTTPServing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -140,6 +158,7 @@ let package = Package(
                 "AgentAPI",
                 "ConfigFile",
                 "DurableFiles",
+                "HTTPServing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -177,6 +196,15 @@ let package = Package(
             name: "DockerTesting",
             dependencies: ["TestSupport"],
             path: "Tests/DockerTesting",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "HTTPServingTests",
+            dependencies: [
+                "ConfigFile", "HTTPServing",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -240,7 +268,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ControllerCLIDockerTests",
-            dependencies: ["DockerTesting", "TestSupport"],
+            dependencies: ["DockerTesting", "Stacks", "TestSupport"],
             swiftSettings: strictSettings
         ),
     ]

@@ -12,6 +12,10 @@ public enum AgentErrorCode {
     public static let conflict = "conflict"
     /// The guest has started as many backups in 24 hours as the agent allows.
     public static let tooManyBackups = "too_many_backups"
+    /// The path exists, but not under this method; the `Allow` header lists the ones it has.
+    public static let methodNotAllowed = "method_not_allowed"
+    /// A request body that is not sent as `application/json`.
+    public static let unsupportedMediaType = "unsupported_media_type"
     /// The agent failed; the message says where.
     public static let internalError = "internal_error"
 }

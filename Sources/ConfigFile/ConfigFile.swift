@@ -1,6 +1,9 @@
 import Foundation
 import Yams
 
+/// A node of a config file's YAML tree; modules that read config sections name it without importing Yams.
+public typealias ConfigNode = Node
+
 /// Reading a YAML config file into a node tree, with errors that name the file.
 public enum ConfigFile {
     /// The text of the file at `path`.

@@ -1,6 +1,7 @@
 import ConfigFile
 import DurableFiles
 import Foundation
+import HTTPServing
 import Quiesce
 import Yams
 
@@ -22,6 +23,7 @@ struct APISettings: Sendable {
     var host: String
     var port: Int
     var tokenFile: String
+    var connections = ConnectionLimits()
 }
 
 extension ControllerConfig {
@@ -55,7 +57,7 @@ extension ControllerConfig {
             }
         }
         if let node = top["api"] {
-            let section = try reader.mapping(node, key: "api", allowed: ["listen", "token_file"])
+            let section = try reader.mapping(node, key: "api", allowed: ["listen", "token_file", "connections"])
             guard let listenNode = section["listen"] else { throw reader.fail("api.listen", "is required, e.g. 127.0.0.1:8080") }
             let listen = try reader.string(listenNode, key: "api.listen")
             guard let colon = listen.lastIndex(of: ":"), colon > listen.startIndex,
@@ -64,6 +66,9 @@ extension ControllerConfig {
             }
             let tokenFile = try reader.absolutePath(section["token_file"], key: "api.token_file", required: true)!
             api = APISettings(host: String(listen[..<colon]), port: port, tokenFile: tokenFile)
+            if let node = section["connections"] {
+                api?.connections = try ConnectionLimits.parse(node, key: "api.connections", reader: reader)
+            }
         }
     }
 

@@ -16,7 +16,7 @@ import Yams
 ///   lock_wait_seconds: 30                    # optional
 /// agent: { url: https://127.0.0.1:8443, token_file: /etc/felhom/agent-token, pin_sha256: "sha256//..." }
 /// quiesce: { enabled: true, poll_interval_seconds: 60, status_poll_interval_seconds: 2, max_quiesce_seconds: 1800 }
-/// api: { listen: 127.0.0.1:8080, token_file: /etc/felhom/api-token }
+/// api: { listen: 127.0.0.1:8080, token_file: /etc/felhom/api-token }   # optional: connections: {...}, see ConnectionLimits
 /// ```
 struct ControllerConfig: Sendable {
     static let defaultPath = "/etc/felhom/controller.yaml"

@@ -3,6 +3,7 @@ import ArgumentParser
 import CommandLineSupport
 import CustomerAPI
 import Foundation
+import HTTPServing
 import Hummingbird
 import Logging
 import Quiesce
@@ -49,9 +50,13 @@ struct RunCommand: AsyncParsableCommand {
                     catalog: runtime.catalog, operations: runtime.operations, state: runtime.state,
                     cycles: runtime.cycles, agent: runtime.agent, rollbacks: loopRuns ? rollbacks : nil
                 ).router(token: token)
+                let hardening = ServerHardening(
+                    limits: api.connections, budget: DescriptorBudget.current(configuredCap: api.connections.maxConnections), logger: logger)
+                hardening.logLimits()
                 let application = Application(
                     router: router,
-                    configuration: .init(address: .hostname(api.host, port: api.port)),
+                    server: .http1(configuration: hardening.http1(tls: false)),
+                    configuration: hardening.serverConfiguration(address: .hostname(api.host, port: api.port)),
                     onServerRunning: { channel in
                         logger.notice("customer API listening", metadata: ["port": "\(channel.localAddress?.port ?? 0)"])
                     },

@@ -1,5 +1,6 @@
 import AgentAPI
 import Foundation
+import HTTPServing
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -31,8 +32,11 @@ public struct CustomerAPI: Sendable {
 
     /// The router, with `/healthz` open and everything under `/api` behind the token.
     public func router(token: String) -> Router<BasicRequestContext> {
-        let router = Router()
+        let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: APIErrorMiddleware())
+        router.add(middleware: RequireJSONBody { status, code, message in
+            APIError(status: status, code: code, message: message).response
+        })
         router.get("/healthz") { _, _ in Self.json(["status": "ok"]) }
         let api = router.group("api").add(middleware: APITokenMiddleware(token: Array(token.utf8)))
         api.get("stacks") { _, _ in Self.json(try await catalog.list()) }
@@ -43,6 +47,10 @@ public struct CustomerAPI: Sendable {
         }
         api.get("backup") { _, _ in try await backupState() }
         api.post("rollback") { request, context in try await rollback(request, context: context) }
+        // Last: it sees every route, and wraps only the answer for a request that matched none.
+        router.add(middleware: MethodNotAllowed(routes: router.routes) { status, code, message in
+            APIError(status: status, code: code, message: message).response
+        })
         return router
     }
 
@@ -72,20 +80,24 @@ public struct CustomerAPI: Sendable {
     /// Hands a rollback to the quiesce loop and answers 202 once its cycle has claimed the loop;
     /// `GET /api/backup` shows how it went.
     func rollback(_ request: Request, context: some RequestContext) async throws -> Response {
-        guard let agent else {
-            throw APIError(status: .serviceUnavailable, code: "no_agent", message: "this controller has no agent configured")
-        }
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: 64 * 1024)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw APIError(status: .contentTooLarge, code: "body_too_large", message: "the body is over 64 KiB")
+        } catch {
+            // A client that went away, or a malformed chunked body: its fault, not ours, so not a 500.
+            context.logger.info("request body unreadable", metadata: ["error": "\(error)"])
+            throw APIError(status: .badRequest, code: "bad_request", message: "the request body could not be read: it was cut off or malformed")
         }
-        guard let body = try? JSONDecoder().decode(RollbackBody.self, from: Data(buffer.readableBytesView)), !body.backupID.isEmpty else {
+        guard let body = try? JSONDecoder().decode(RollbackBody.self, from: Data(buffer.readableBytesView)) else {
             throw APIError(status: .badRequest, code: "bad_request", message: #"the body must be {"backup_id": "..."}"#)
         }
         guard AgentID.isValid(body.backupID, kind: .backup) else {
             throw APIError(status: .badRequest, code: "bad_request", message: "backup_id must look like \(AgentID.example(.backup)); nothing was stopped")
+        }
+        guard let agent else {
+            throw APIError(status: .serviceUnavailable, code: "no_agent", message: "this controller has no agent configured")
         }
         if state.isCycleRunning {
             throw APIError(status: .conflict, code: "quiescing", message: "a backup or rollback is running; try again when it has finished")

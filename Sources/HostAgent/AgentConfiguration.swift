@@ -1,5 +1,6 @@
 import ConfigFile
 import Foundation
+import HTTPServing
 
 /// The agent's YAML config file.
 ///
@@ -11,6 +12,7 @@ import Foundation
 /// retention: { keep_last: 7, keep_pre_rollback: 3 }
 /// restore_test: { interval_seconds: 86400 }   # optional; 0 turns scheduled restore tests off
 /// limits: { backups_per_day: 48 }               # optional; per guest, over the last 24 hours
+/// connections: { idle_timeout_seconds: 30, max_per_peer: 64 }   # optional; see ConnectionLimits
 /// ```
 public struct AgentConfiguration: Sendable, Equatable {
     public static let defaultPath = "/etc/felhom/agent.yaml"
@@ -24,6 +26,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var backupsPerDay: Int = 48
     /// Between two scheduled restore tests of a guest; `nil` when they are off.
     public var restoreTestInterval: Duration? = .seconds(86400)
+    /// Timeouts and caps of the HTTPS server's connections.
+    public var connections = ConnectionLimits()
 
     public var databasePath: String { "\(stateDirectory)/agent.sqlite" }
     public var identity: TLSIdentity { TLSIdentity(directory: "\(stateDirectory)/tls") }
@@ -44,7 +48,7 @@ public struct AgentConfiguration: Sendable, Equatable {
         let reader = ConfigReader(path: path)
         let top = try reader.mapping(
             ConfigFile.root(of: text, path: path), key: nil,
-            allowed: ["listen", "state_dir", "repository", "backend", "retention", "restore_test", "limits"])
+            allowed: ["listen", "state_dir", "repository", "backend", "retention", "restore_test", "limits", "connections"])
 
         guard let listenNode = top["listen"] else { throw reader.fail("listen", "is required, e.g. 127.0.0.1:8443") }
         let listen = try reader.string(listenNode, key: "listen")
@@ -86,6 +90,9 @@ public struct AgentConfiguration: Sendable, Equatable {
             if let node = section["backups_per_day"] {
                 configuration.backupsPerDay = try reader.integer(node, key: "limits.backups_per_day", minimum: 1)
             }
+        }
+        if let node = top["connections"] {
+            configuration.connections = try ConnectionLimits.parse(node, key: "connections", reader: reader)
         }
         return configuration
     }

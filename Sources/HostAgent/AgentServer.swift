@@ -1,5 +1,6 @@
 import DurableFiles
 import Foundation
+import HTTPServing
 import Hummingbird
 import HummingbirdTLS
 import Logging
@@ -54,22 +55,36 @@ public struct AgentServer: Sendable {
             store: store, backend: backend, retention: configuration.retention,
             dailyLimit: configuration.backupsPerDay, logger: logger)
         let rollbacks = RollbackCoordinator(store: store, backend: backend, logger: logger)
-        let router = Router(context: AgentRequestContext.self)
+        let router = Router(context: AgentRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: ErrorBodyMiddleware())
+        router.add(middleware: RequireJSONBody { status, code, message in
+            AgentHTTPError(status: status, code: code, message: message).response
+        })
         AgentRoutes(
             store: store, coordinator: coordinator, rollbacks: rollbacks,
             restoreTestInterval: configuration.restoreTestInterval ?? .seconds(86400), dailyLimit: configuration.backupsPerDay,
             now: Date.init
         ).register(on: router)
+        // Last: it sees every route, and wraps only the answer for a request that matched none.
+        router.add(middleware: MethodNotAllowed(routes: router.routes) { status, code, message in
+            AgentHTTPError(status: status, code: code, message: message).response
+        })
+        let hardening = ServerHardening(
+            limits: configuration.connections,
+            budget: DescriptorBudget.current(configuredCap: configuration.connections.maxConnections), logger: logger)
+        hardening.logLimits()
 
-        let tls = TLSConfiguration.makeServerConfiguration(
+        var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(identity.certificatePath).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: identity.keyPath, format: .pem)))
+        // A closed connection keeps its descriptor until the peer answers our close_notify or this
+        // runs out; NIOSSL's 5 s default let a peer that never answers hold it past the idle timeout.
+        tls.shutdownTimeout = .seconds(2)
         let logger = self.logger
         let application = Application(
             router: router,
-            server: try .tls(.http1(), tlsConfiguration: tls),
-            configuration: .init(address: .hostname(configuration.listenHost, port: configuration.listenPort), serverName: nil),
+            server: try .tls(.http1(configuration: hardening.http1(tls: true)), tlsConfiguration: tls),
+            configuration: hardening.serverConfiguration(address: .hostname(configuration.listenHost, port: configuration.listenPort)),
             onServerRunning: { channel in
                 // Tests and scripts wait for this line; with port 0 it carries the real port.
                 logger.notice("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")", "port": "\(channel.localAddress?.port ?? 0)"])

@@ -21,7 +21,8 @@ public final class AgentHarness: @unchecked Sendable {
     }
 
     /// Writes a config (port 0, so parallel tests never collide) and runs `felhom-agent init`.
-    public init(keepLast: Int = 7, repository: String? = nil, backupsPerDay: Int = 48) async throws {
+    /// `extraConfig` is YAML appended to the config, e.g. a `connections:` section.
+    public init(keepLast: Int = 7, repository: String? = nil, backupsPerDay: Int = 48, extraConfig: String = "") async throws {
         root = try TemporaryDirectory("felhom-agent")
         self.repository = repository ?? root.path + "/repository"
         configPath = root.path + "/agent.yaml"
@@ -33,6 +34,7 @@ public final class AgentHarness: @unchecked Sendable {
         retention: { keep_last: \(keepLast) }
         restore_test: { interval_seconds: 0 }
         limits: { backups_per_day: \(backupsPerDay) }
+        \(extraConfig)
         """.write(toFile: configPath, atomically: true, encoding: .utf8)
         let initialized = try await Self.cli(["init", "--json", "--config", configPath])
         guard initialized.exitCode == 0, let json = try JSONSerialization.jsonObject(with: Data(initialized.standardOutput.utf8)) as? [String: String],
@@ -70,11 +72,13 @@ public final class AgentHarness: @unchecked Sendable {
     }
 
     /// Starts `felhom-agent run` and waits for its "listening" line.
-    public func start(environment: [String: String] = [:]) async throws {
+    /// `launcher` runs it, e.g. `["/usr/bin/prlimit", "--nofile=512:512", "--"]`; it must exec the agent.
+    public func start(environment: [String: String] = [:], launcher: [String] = []) async throws {
         let logPath = root.path + "/agent-\(logPaths.count).log"
         logPaths.append(logPath)
+        let command = launcher + [Self.binary, "run", "--config", configPath]
         let process = try BackgroundProcess(
-            executable: Self.binary, arguments: ["run", "--config", configPath], logPath: logPath,
+            executable: command[0], arguments: Array(command.dropFirst()), logPath: logPath,
             environment: ["FELHOM_LOG_LEVEL": "debug"].merging(environment) { $1 })
         self.process = process
         guard await process.waitForLine("] listening", timeout: .seconds(120)),

@@ -69,6 +69,9 @@ extension Request {
             buffer = try await collectBody(upTo: AgentHTTPError.bodyLimit)
         } catch is NIOTooManyBytesError {
             throw AgentHTTPError.bodyTooLarge
+        } catch {
+            // A client that went away, or a malformed chunked body: the caller's fault, so not a 500.
+            throw AgentHTTPError.badRequest("the request body could not be read: it was cut off or malformed")
         }
         do {
             return try AgentJSON.decoder().decode(Body.self, from: Data(buffer.readableBytesView))

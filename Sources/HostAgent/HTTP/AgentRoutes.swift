@@ -66,12 +66,12 @@ struct AgentRoutes: Sendable {
             guard let entry = try store.backup(id, guest: guest.name) else {
                 throw AgentHTTPError.notFound("no backup \(id) for guest \(guest.name)")
             }
-            return JSONResponse.make(entry.status)
+            return JSONResponse.make(entry.status.forGuest)
         }
         guard let latest = try store.latestBackup(guest: guest.name) else {
             throw AgentHTTPError.notFound("guest \(guest.name) has no backups yet")
         }
-        return JSONResponse.make(latest.status)
+        return JSONResponse.make(latest.status.forGuest)
     }
 
     func backupResumed(_ request: Request, _ context: AgentRequestContext) async throws -> Response {
@@ -85,12 +85,12 @@ struct AgentRoutes: Sendable {
         context.logger.info("guest resumed during backup", metadata: [
             "backup_id": "\(entry.backupID)", "consistency": "\(entry.status.consistency.rawValue)",
         ])
-        return JSONResponse.make(entry.status)
+        return JSONResponse.make(entry.status.forGuest)
     }
 
     func backups(_ context: AgentRequestContext) throws -> Response {
         let guest = try context.requireGuest()
-        return JSONResponse.make(BackupList(backups: try store.listedBackups(guest: guest.name).map(\.status)))
+        return JSONResponse.make(BackupList(backups: try store.listedBackups(guest: guest.name).map(\.status.forGuest)))
     }
 }
 
@@ -131,7 +131,7 @@ extension AgentRoutes {
         guard let op = try store.rollbackOp(id, guest: guest.name) else {
             throw AgentHTTPError.notFound("no rollback \(id) for guest \(guest.name)")
         }
-        return JSONResponse.make(op.rollbackStatus)
+        return JSONResponse.make(op.rollbackStatus.forGuest)
     }
 }
 
@@ -141,7 +141,7 @@ extension AgentRoutes {
         guard let latest = try store.restoreTests(guest: guest.name).first else {
             return JSONResponse.make(RestoreTestStatus(backupID: nil, startedAt: nil, finishedAt: nil, result: nil, checks: [], nextDueAt: nil))
         }
-        return JSONResponse.make(latest.status(interval: restoreTestInterval))
+        return JSONResponse.make(latest.status(interval: restoreTestInterval).forGuest)
     }
 }
 

@@ -10,7 +10,7 @@ struct ErrorBodyMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch let error as AgentHTTPError {
-            response = error.response
+            response = Self.forGuest(error, context: context).response
         } catch let error as any HTTPResponseError {
             response = Self.translate(error).response
         } catch {
@@ -21,6 +21,16 @@ struct ErrorBodyMiddleware: RouterMiddleware {
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(response.status.code)",
         ])
         return response
+    }
+
+    /// `error` without host paths; the full message goes to the log when that took something out.
+    private static func forGuest(_ error: AgentHTTPError, context: Context) -> AgentHTTPError {
+        var redacted = error
+        redacted.message = GuestFacing.redact(error.message)
+        if redacted.message != error.message {
+            context.logger.info("request refused", metadata: ["status": "\(error.status.code)", "message": "\(error.message)"])
+        }
+        return redacted
     }
 
     /// Hummingbird's own errors (no route, wrong method, body too large) in our body format.

@@ -80,6 +80,13 @@ if ! python3 -c 'import openapi_spec_validator, openapi_schema_validator' >/dev/
   python3 -m pip install --quiet openapi-spec-validator
 fi
 
+# --- API fuzzer for scripts/api-fuzz.sh (pinned; keep in step with that script) ---
+SCHEMATHESIS_VERSION=4.32.5
+if [ "$(python3 -m schemathesis.cli --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
+  log "installing schemathesis $SCHEMATHESIS_VERSION from PyPI"
+  python3 -m pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
 # --- test images -----------------------------------------------------------
 if ! docker image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1; then
   log "building $BUSYBOX_IMAGE"

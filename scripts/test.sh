@@ -25,5 +25,7 @@ for run in $(seq "$runs"); do
   # Everything but the test that stops dockerd, which must run with nothing else on the engine.
   swift test --skip-build --skip DockerDaemonStopTests "$@"
   FELHOM_DAEMON_STOP_TEST=1 swift test --skip-build --filter DockerDaemonStopTests "$@"
+  # Both APIs against their specs: any 5xx or answer that breaks its schema fails the run.
+  bash scripts/api-fuzz.sh "$(swift build --show-bin-path "$@")"
   echo "[test] run $run of $runs passed in $(( $(date +%s) - started )) s"
 done

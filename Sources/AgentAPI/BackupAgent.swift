@@ -20,6 +20,10 @@ public protocol BackupAgent: Sendable {
     func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted
     /// `GET /rollback/status`.
     func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus
+    /// `GET /rollback/status` without an id: the guest's newest rollback op, `nil` when it has none.
+    func latestRollbackStatus() async throws(AgentClientError) -> RollbackStatus?
+    /// `POST /rollback/cancel`: stop the op before its destructive phase; answers the op's state now.
+    func cancelRollback(opID: String) async throws(AgentClientError) -> RollbackStatus
     /// `GET /restore-test/status`: the agent's latest restore test of the guest.
     func restoreTestStatus() async throws(AgentClientError) -> RestoreTestStatus
 }

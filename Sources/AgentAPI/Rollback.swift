@@ -11,6 +11,19 @@ public struct RollbackRequest: Codable, Sendable, Equatable {
     }
 }
 
+/// The body of `POST /rollback/cancel`: stop a rollback before its destructive phase.
+public struct RollbackCancelRequest: Codable, Sendable, Equatable {
+    public var opID: String
+
+    public init(opID: String) {
+        self.opID = opID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case opID = "op_id"
+    }
+}
+
 /// The answer to `GET /rollback/preflight`: the rollback would start now; nothing was touched.
 ///
 /// The controller asks this before it writes its marker, so a wrong or

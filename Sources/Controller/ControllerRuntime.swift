@@ -71,5 +71,7 @@ private struct UnreachableAgent: BackupAgent {
     func rollbackPreflight(backupID: String) async throws(AgentClientError) -> RollbackPreflight { throw Self.error }
     func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted { throw Self.error }
     func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus { throw Self.error }
+    func latestRollbackStatus() async throws(AgentClientError) -> RollbackStatus? { throw Self.error }
+    func cancelRollback(opID: String) async throws(AgentClientError) -> RollbackStatus { throw Self.error }
     func restoreTestStatus() async throws(AgentClientError) -> RestoreTestStatus { throw Self.error }
 }

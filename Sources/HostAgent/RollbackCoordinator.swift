@@ -2,6 +2,7 @@ import AgentAPI
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Starts rollbacks and runs them, one task each, journaled like backups.
 public final class RollbackCoordinator: Service, Sendable {
@@ -11,6 +12,13 @@ public final class RollbackCoordinator: Service, Sendable {
     let now: @Sendable () -> Date
     private let jobs: AsyncStream<Job>
     private let queue: AsyncStream<Job>.Continuation
+    /// The task of each running rollback, so `cancel` can reach it, and the ops asked to stop.
+    private let running = Mutex<Running>(Running())
+
+    private struct Running {
+        var tasks: [String: Task<Void, any Error>] = [:]
+        var cancelled: Set<String> = []
+    }
 
     struct Job: Sendable {
         var opID: String
@@ -77,11 +85,75 @@ public final class RollbackCoordinator: Service, Sendable {
         }
     }
 
+    /// Cancels a rollback that has not reached its destructive phase. A queued op ends `failed`
+    /// at once; a running one stops its extraction, verification or pre-rollback backup, drops its
+    /// staging and ends `failed`. Once its journal is written the swap finishes; it takes milliseconds.
+    /// - Returns: the op's state now; poll `GET /rollback/status` until it is final.
+    public func cancel(guest: GuestRecord, opID: String) throws -> RollbackStatus {
+        guard let op = try store.rollbackOp(opID, guest: guest.name) else {
+            throw Refusal.notFound("no rollback \(opID) for guest \(guest.name)")
+        }
+        switch op.state {
+        case .started:
+            try store.failOp(opID, reason: "cancelled before it started; the data dir is unchanged", now: now())
+            logger.info("rollback cancelled before it started", metadata: ["guest": "\(guest.name)", "op_id": "\(opID)"])
+        case .running:
+            running.withLock { running in
+                running.cancelled.insert(opID)
+                running.tasks[opID]?.cancel()
+            }
+            logger.info("rollback cancellation requested", metadata: ["guest": "\(guest.name)", "op_id": "\(opID)"])
+        case .succeeded, .failed:
+            break
+        }
+        return try store.rollbackOp(opID, guest: guest.name)?.rollbackStatus ?? op.rollbackStatus
+    }
+
     func execute(_ job: Job) async {
         let metadata: Logger.Metadata = ["guest": "\(job.guest.name)", "op_id": "\(job.opID)", "backup_id": "\(job.backupID)"]
         do {
-            try store.markRunning(job.opID, now: now())
+            // Cancelled while queued: it already ended, and must not run after all.
+            guard try store.claimQueuedOp(job.opID, now: now()) else {
+                logger.info("rollback skipped: it ended before it ran", metadata: metadata)
+                return
+            }
             logger.info("rollback running", metadata: metadata)
+            // A task of its own that `cancel` can reach; the service's shutdown still reaches it through the handler.
+            let work = Task { try await runSteps(job, metadata: metadata) }
+            running.withLock { running in
+                running.tasks[job.opID] = work
+                if running.cancelled.contains(job.opID) { work.cancel() }
+            }
+            defer {
+                running.withLock { running in
+                    running.tasks[job.opID] = nil
+                    running.cancelled.remove(job.opID)
+                }
+            }
+            do {
+                try await withTaskCancellationHandler {
+                    try await work.value
+                } onCancel: {
+                    work.cancel()
+                }
+            } catch where work.isCancelled {
+                // A killed tar reports its own error; the cause was the cancel.
+                throw CancellationError()
+            }
+            try store.succeedOp(job.opID, now: now())
+            logger.info("rollback done", metadata: metadata)
+        } catch {
+            let reason = error is CancellationError ? "cancelled before the swap; the data dir is unchanged" : "\(error)"
+            do {
+                try store.failOp(job.opID, reason: reason, now: now())
+            } catch {
+                logger.error("recording a failed rollback failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+            logger.info("rollback failed", metadata: metadata.merging(["error": "\(reason)"]) { $1 })
+        }
+    }
+
+    private func runSteps(_ job: Job, metadata: Logger.Metadata) async throws {
             try await rollback.run(
                 opID: job.opID, guest: job.guest.name, backupID: job.backupID, dataDirectory: job.guest.dataDirectory,
                 manifest: job.manifest
@@ -95,16 +167,6 @@ public final class RollbackCoordinator: Service, Sendable {
                     rollbackID: job.opID, guest: job.guest.name, backupID: escapeID, artifact: artifact, startedAt: startedAt, now: now())
                 logger.info("pre-rollback backup taken", metadata: metadata.merging(["pre_rollback_backup_id": "\(escapeID)"]) { $1 })
             }
-            try store.succeedOp(job.opID, now: now())
-            logger.info("rollback done", metadata: metadata)
-        } catch {
-            do {
-                try store.failOp(job.opID, reason: "\(error)", now: now())
-            } catch {
-                logger.error("recording a failed rollback failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-            }
-            logger.info("rollback failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-        }
     }
 }
 

@@ -97,6 +97,40 @@ struct AgentRollbackTests {
         }
     }
 
+    @Test("POST /rollback/cancel during extraction ends the op failed, drops the staging, and leaves the data dir as it was")
+    func cancelDuringExtraction() async throws {
+        let agent = try await AgentHarness(keepLast: 50)
+        let data = agent.root.path + "/guest-data"
+        let bulk = randomBytes(120_000_000)
+        try Self.writeBackedUp(data, bulk: bulk)
+        let token = try await agent.addGuest("shop", dataDirectory: data)
+        try await agent.start()
+        let client = try agent.client(token: token)
+        let backupID = try await client.startBackup(idempotencyKey: "base", .init(quiesced: true, stacks: [])).response.backupID
+        #expect(try await agent.waitForFinish(client, backupID: backupID).phase == .done)
+        try Self.writeOriginal(data, bulk: bulk)
+        let originalTree = try await TreeFingerprint.of(data)
+        let backupsBefore = try await client.backups().count
+
+        let opID = try await client.startRollback(backupID: backupID).opID
+        #expect(await eventually(timeout: .seconds(120), every: .milliseconds(2)) { Self.tarIsExtracting(into: data + ".felhom-staging-\(opID)") })
+        let answer = try await client.cancelRollback(opID: opID)
+        #expect(answer.opID == opID)
+        var final: RollbackStatus?
+        #expect(await eventually(timeout: .seconds(120)) {
+            final = try? await client.rollbackStatus(opID: opID)
+            return final?.phase.isFinal == true
+        })
+        #expect(final?.phase == .failed && final?.error?.contains("cancelled") == true, "\(String(describing: final))")
+        #expect(try await TreeFingerprint.of(data) == originalTree)
+        #expect(Self.leftovers(beside: data).isEmpty, "\(Self.leftovers(beside: data))")
+        #expect(try await client.backups().count == backupsBefore, "no pre-rollback backup is kept for a cancelled rollback")
+        #expect(AgentCrashTests.partialFiles(in: agent.repository + "/shop").isEmpty)
+        // The newest op is what a controller that lost its op id finds; a final op cancels as a no-op.
+        #expect(try await client.latestRollbackStatus()?.opID == opID)
+        #expect(try await client.cancelRollback(opID: opID).phase == .failed)
+    }
+
     @Test("a rollback swaps in the backup and keeps a pre-rollback backup; another guest's backup id is 404 and changes nothing")
     func rollbackAndCrossGuest() async throws {
         let agent = try await AgentHarness()

@@ -51,6 +51,18 @@ public struct AgentClient: BackupAgent {
         return try await call("GET", "/rollback/status?op_id=" + encoded, as: RollbackStatus.self).value
     }
 
+    public func latestRollbackStatus() async throws(AgentClientError) -> RollbackStatus? {
+        do {
+            return try await call("GET", "/rollback/status", as: RollbackStatus.self).value
+        } catch .http(404, _, _) {
+            return nil
+        }
+    }
+
+    public func cancelRollback(opID: String) async throws(AgentClientError) -> RollbackStatus {
+        try await call("POST", "/rollback/cancel", body: RollbackCancelRequest(opID: opID), as: RollbackStatus.self).value
+    }
+
     public func restoreTestStatus() async throws(AgentClientError) -> RestoreTestStatus {
         try await call("GET", "/restore-test/status", as: RestoreTestStatus.self).value
     }

@@ -60,6 +60,8 @@ struct DirectoryRollback: Sendable {
                 throw Failure(description: "the extracted backup does not match its manifest: \(problems.prefix(5).joined(separator: "; "))")
             }
             try await preRollbackBackup()
+            // The last moment a cancel is honoured: past the journal the swap always finishes.
+            try Task.checkCancellation()
         } catch {
             // Before the journal nothing destructive has happened: dropping staging is the whole undo.
             try? manager.removeItem(atPath: journal.staging)

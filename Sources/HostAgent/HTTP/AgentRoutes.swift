@@ -25,6 +25,7 @@ struct AgentRoutes: Sendable {
         guarded.get("/rollback/preflight") { request, context in try rollbackPreflight(request, context) }
         guarded.post("/rollback") { request, context in try await startRollback(request, context) }
         guarded.get("/rollback/status") { request, context in try rollbackStatus(request, context) }
+        guarded.post("/rollback/cancel") { request, context in try await cancelRollback(request, context) }
         guarded.get("/restore-test/status") { _, context in try restoreTestStatus(context) }
     }
 
@@ -125,13 +126,30 @@ extension AgentRoutes {
     func rollbackStatus(_ request: Request, _ context: AgentRequestContext) throws -> Response {
         let guest = try context.requireGuest()
         guard let raw = request.uri.queryParameters["op_id"].map(String.init) else {
-            throw AgentHTTPError.badRequest("GET /rollback/status needs ?op_id=")
+            guard let latest = try store.latestRollbackOp(guest: guest.name) else {
+                throw AgentHTTPError.notFound("guest \(guest.name) has no rollbacks yet")
+            }
+            return JSONResponse.make(latest.rollbackStatus.forGuest)
         }
         let id = try Self.require(raw, .rollback, field: "op_id")
         guard let op = try store.rollbackOp(id, guest: guest.name) else {
             throw AgentHTTPError.notFound("no rollback \(id) for guest \(guest.name)")
         }
         return JSONResponse.make(op.rollbackStatus.forGuest)
+    }
+}
+
+extension AgentRoutes {
+    func cancelRollback(_ request: Request, _ context: AgentRequestContext) async throws -> Response {
+        let guest = try context.requireGuest()
+        var request = request
+        let body = try await request.decodeJSON(RollbackCancelRequest.self)
+        let opID = try Self.require(body.opID, .rollback, field: "op_id")
+        do {
+            return JSONResponse.make(try rollbacks.cancel(guest: guest, opID: opID).forGuest)
+        } catch let refusal as RollbackCoordinator.Refusal {
+            throw AgentHTTPError(refusal)
+        }
     }
 }
 

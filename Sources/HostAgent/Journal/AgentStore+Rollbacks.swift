@@ -50,6 +50,24 @@ extension AgentStore {
         }
     }
 
+    /// The guest's newest rollback op; `nil` when it has none.
+    public func latestRollbackOp(guest: String) throws -> OpRecord? {
+        try database.read { db in
+            try OpRecord.filter(Column("guest") == guest && Column("kind") == OpKind.rollback.rawValue)
+                .order(Column("created_at").desc, Column("id").desc).fetchOne(db)
+        }
+    }
+
+    /// Moves a queued op to running; `false` when it is no longer queued (cancelled meanwhile).
+    public func claimQueuedOp(_ id: String, now: Date) throws -> Bool {
+        try database.write { db in
+            try db.execute(
+                sql: "UPDATE op SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
+                arguments: [OpState.running.rawValue, now, id, OpState.started.rawValue])
+            return db.changesCount == 1
+        }
+    }
+
     /// The backup a rollback restores.
     public func rollbackTarget(_ id: String) throws -> String? {
         try database.read { db in try RollbackRecord.fetchOne(db, key: id)?.backupID }

@@ -252,7 +252,7 @@ let package = Package(
         .testTarget(
             name: "QuiesceDockerTests",
             dependencies: [
-                "AgentAPI", "DockerTesting", "HostAgent", "Stacks", "TestSupport",
+                "AgentAPI", "DockerTesting", "HostAgent", "Quiesce", "Stacks", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -27,17 +27,22 @@ struct RunCommand: AsyncParsableCommand {
             let runtime = try ControllerRuntime(config: config, logger: logger)
             let cycle = runtime.cycle
 
-            // Recover() comes before anything else, so a crashed cycle's stacks are up first.
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            let loopRuns = runtime.agent != nil && config.quiesce.enabled
             do {
-                if let record = try await cycle.recover() {
+                if loopRuns {
+                    // The loop recovers first. A rollback's recovery may wait long for the agent, and the
+                    // customer API must answer meanwhile (GET /api/backup says why), refusing the held stacks.
+                    if try cycle.holdPendingMarker() {
+                        logger.notice("a crashed cycle's marker was found; the quiesce loop finishes it first")
+                    }
+                } else if let record = try await cycle.recover() {
+                    // No loop: Recover() comes before anything else, so a crashed cycle's stacks are up first.
                     logger.notice("recovered a crashed cycle", metadata: ["cycle": "\(record.id)", "stacks": "\(record.stacks.joined(separator: ","))"])
                 }
             } catch {
                 throw CommandFailure(message: "\(error)")
             }
-
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-            let loopRuns = runtime.agent != nil && config.quiesce.enabled
             let rollbacks = RollbackRequests()
             if let api = config.api {
                 let token: String
@@ -91,10 +96,19 @@ struct RecoverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recover",
         abstract: "Restart the stacks a crashed quiesce cycle left down, and clear its marker.",
-        discussion: "--json prints {\"recovered\": bool, \"cycle_id\", \"stacks\", \"backup_id\"}."
+        discussion: """
+            A rollback cycle's stacks come back only once the agent says its rollback op is final, so \
+            the apps never run while the agent may still swap their data dir; while the agent cannot \
+            be reached this waits. --force restarts them without asking the agent: use it only when \
+            the agent is gone for good, or you know its op has ended. \
+            --json prints {"recovered": bool, "cycle_id", "stacks", "backup_id"}.
+            """
     )
 
     @OptionGroup var options: GlobalOptions
+
+    @Flag(help: "Restart a rollback cycle's stacks without waiting for the agent's rollback op to be final.")
+    var force = false
 
     struct Output: Encodable {
         var recovered: Bool
@@ -114,7 +128,7 @@ struct RecoverCommand: AsyncParsableCommand {
             let runtime = try ControllerRuntime(config: try options.loadConfig(), logger: Logger(label: "felhom-controller"))
             let record: CycleRecord?
             do {
-                record = try await runtime.cycle.recover()
+                record = try await runtime.cycle.recover(force: force)
             } catch {
                 throw CommandFailure(message: "\(error)")
             }

@@ -134,13 +134,14 @@ public struct CustomerAPI: Sendable {
         var state: String
         var stacks: [String]
         var since: Date?
+        var waiting: String?
         var cycles: [CycleRecord]
         var agentLatest: BackupStatus?
         var restoreTest: RestoreTestStatus?
         var agentError: String?
 
         enum CodingKeys: String, CodingKey {
-            case state, stacks, since, cycles
+            case state, stacks, since, waiting, cycles
             case restoreTest = "restore_test"
             case agentLatest = "agent_latest"
             case agentError = "agent_error"
@@ -151,6 +152,7 @@ public struct CustomerAPI: Sendable {
             try container.encode(state, forKey: .state)
             try container.encode(stacks, forKey: .stacks)
             try container.encode(since, forKey: .since)
+            try container.encode(waiting, forKey: .waiting)
             try container.encode(cycles, forKey: .cycles)
             try container.encode(agentLatest, forKey: .agentLatest)
             try container.encode(restoreTest, forKey: .restoreTest)
@@ -159,11 +161,14 @@ public struct CustomerAPI: Sendable {
     }
 
     func backupState() async throws -> Response {
-        var result = BackupState(state: "idle", stacks: [], since: nil, cycles: try cycles?.recent(limit: 10) ?? [], agentLatest: nil, restoreTest: nil, agentError: nil)
+        var result = BackupState(
+            state: "idle", stacks: [], since: nil, waiting: nil, cycles: try cycles?.recent(limit: 10) ?? [], agentLatest: nil,
+            restoreTest: nil, agentError: nil)
         if case .quiescing(_, let stacks, let since) = state.snapshot {
             result.state = "quiescing"
             result.stacks = stacks
             result.since = since
+            result.waiting = state.waitingReason
         }
         if let agent {
             do {

@@ -16,6 +16,8 @@ public struct QuiesceMarker: Codable, Sendable, Equatable {
     public var kind: CycleKind?
     /// The agent's rollback op, once it has accepted one.
     public var rollbackOpID: String?
+    /// Set just before `POST /rollback`: an op may exist even when `rollbackOpID` is not yet known.
+    public var rollbackRequested: Bool?
     /// Stacks that were partial before the cycle; every other one must come back fully running.
     public var partialBefore: [String]?
     /// The controller process running the cycle. Recovery leaves a marker alone while that process lives.
@@ -32,6 +34,7 @@ public struct QuiesceMarker: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case stacks, kind
         case rollbackOpID = "rollback_op_id"
+        case rollbackRequested = "rollback_requested"
         case partialBefore = "partial_before"
         case ownerPID = "owner_pid"
         case cycleID = "cycle_id"

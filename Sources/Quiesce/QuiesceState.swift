@@ -16,6 +16,7 @@ public final class QuiesceState: Sendable {
     }
 
     private let current = Mutex(Snapshot.idle)
+    private let waiting = Mutex<String?>(nil)
     private let claims = Mutex(Claims())
 
     /// Claims the right to run a cycle in this process; false while another cycle or a customer's operation holds it.
@@ -38,8 +39,10 @@ public final class QuiesceState: Sendable {
     /// a cycle cannot begin while it runs, and it cannot begin while a cycle runs.
     /// - Throws: ``QuiesceError`` `.busy` when a cycle holds the stacks, or what `body` throws.
     public func withCustomerOperation<T>(on stack: String, _ body: () async throws -> T) async throws -> T {
+        // A marker that recovery has not finished holds its stacks too, before the loop claims it.
+        let held = snapshot != .idle
         let admitted = claims.withLock { claims in
-            if claims.cycle { return false }
+            if claims.cycle || held { return false }
             claims.customerOperations += 1
             return true
         }
@@ -61,11 +64,21 @@ public final class QuiesceState: Sendable {
         if case .quiescing(_, let stacks, _) = snapshot { stacks.contains(stack) } else { false }
     }
 
+    /// Why the held stacks are not back yet when the cycle waits on something it cannot hurry,
+    /// such as an unreachable agent during a rollback; `nil` otherwise.
+    public var waitingReason: String? { waiting.withLock { $0 } }
+
+    func setWaiting(_ reason: String?) {
+        waiting.withLock { $0 = reason }
+    }
+
     func begin(_ marker: QuiesceMarker) {
         current.withLock { $0 = .quiescing(cycleID: marker.cycleID, stacks: marker.stacks, since: marker.startedAt) }
+        setWaiting(nil)
     }
 
     func end() {
         current.withLock { $0 = .idle }
+        setWaiting(nil)
     }
 }

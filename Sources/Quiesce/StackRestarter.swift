@@ -6,6 +6,7 @@ import Stacks
 struct StackRestarter: Sendable {
     let control: any StackControl
     let settings: QuiesceSettings
+    let clock: any QuiesceClock
     let logger: Logger
 
     /// Starts each stack until it is confirmed up, retrying with doubling waits.
@@ -15,9 +16,9 @@ struct StackRestarter: Sendable {
     /// would not hurry it, so it counts as up. Compose itself waits for the
     /// health a `depends_on: service_healthy` names before it starts the dependant.
     /// Returns when all are up, or when `deadline` passes (then the marker stays for the next try).
-    /// - Returns: when each stack was confirmed up, and the stacks still down.
-    func restart(_ stacks: [String], partialBefore: Set<String> = [], deadline: ContinuousClock.Instant? = nil) async -> (upAt: [String: ContinuousClock.Instant], stillDown: [String]) {
-        var upAt: [String: ContinuousClock.Instant] = [:]
+    /// - Returns: when each stack was confirmed up (on `clock`), and the stacks still down.
+    func restart(_ stacks: [String], partialBefore: Set<String> = [], deadline: Duration? = nil) async -> (upAt: [String: Duration], stillDown: [String]) {
+        var upAt: [String: Duration] = [:]
         var pending = stacks
         var wait = settings.restartRetryBase
         while true {
@@ -27,8 +28,9 @@ struct StackRestarter: Sendable {
                     try await control.start(stack)
                     let status = try await control.status(stack)
                     if status == .running || (partialBefore.contains(stack) && status.isUp) {
-                        upAt[stack] = .now
+                        upAt[stack] = clock.now
                         logger.info("stack restarted", metadata: ["stack": "\(stack)"])
+                        if upAt.count == 1 { await ControllerFailpoint.reach(ControllerFailpoint.restarting, logger: logger) }
                         continue
                     }
                     failed.append(stack)
@@ -40,9 +42,9 @@ struct StackRestarter: Sendable {
             }
             pending = failed
             if pending.isEmpty { return (upAt, []) }
-            if let deadline, ContinuousClock.now.advanced(by: wait) > deadline { return (upAt, pending) }
-            // A plain sleep: restarts run outside the cancelled task, so nothing cuts this short.
-            try? await Task.sleep(for: wait)
+            if let deadline, clock.now + wait > deadline { return (upAt, pending) }
+            // Restarts run outside the cancelled task, so nothing cuts this short.
+            await clock.sleep(for: wait)
             wait = min(wait * 2, settings.restartRetryCap)
         }
     }

@@ -1,19 +1,20 @@
 import AgentAPI
 import DockerTesting
 import Foundation
+import Quiesce
 import Stacks
 import TestSupport
 import Testing
 
 @Suite("SIGKILL the controller at every named point of a cycle (needs docker)", .needsDocker)
 struct QuiesceCrashTests {
-    /// The log line after which the controller is killed, for each point.
-    static let points: [(name: String, line: String)] = [
-        ("after the marker is written", "marker written"),
-        ("during the stops", "stopping stack"),
-        ("after POST /backup", "backup started"),
-        ("while polling", "backup progress"),
-        ("during the restarts", "] stack restarted"),
+    /// The failpoint at which the controller is killed, for each point.
+    static let points: [(name: String, failpoint: String)] = [
+        ("after the marker is written", ControllerFailpoint.afterMarker),
+        ("during the stops", ControllerFailpoint.afterFirstStop),
+        ("after POST /backup", ControllerFailpoint.afterStart),
+        ("while polling", ControllerFailpoint.polling),
+        ("during the restarts", ControllerFailpoint.restarting),
     ]
     static let apps = ["webapp", "sidecar"]
     static let rounds = 3
@@ -43,10 +44,10 @@ struct QuiesceCrashTests {
                     }, "\(point.name) round \(round): the previous backup never finished")
                     #expect(try await agent.cli(["backup", "request", "guest"]).exitCode == 0)
 
-                    let run = try await controller.start()
-                    let reached = await run.waitForLine(point.line, timeout: .seconds(120))
+                    let run = try await controller.start(environment: ["FELHOM_CONTROLLER_FAILPOINT": point.failpoint])
+                    let reached = await run.waitForLine("failpoint=\(point.failpoint)", timeout: .seconds(120))
                     run.stop(signal: SIGKILL)
-                    #expect(reached, "\(point.name): the log never showed \(point.line)")
+                    #expect(reached, "\(point.name): failpoint \(point.failpoint) never reached")
 
                     let marker = FileManager.default.contents(atPath: controller.markerPath)
                     let markerStacks = marker.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["stacks"] as? [String]

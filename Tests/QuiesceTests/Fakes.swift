@@ -62,6 +62,14 @@ final class FakeAgent: BackupAgent, Sendable {
         var phases: [BackupPhase] = [.running, .done]
         var statusError: AgentClientError?
         var preflightError: AgentClientError?
+        /// The phases `rollbackStatus` returns in turn; the last one repeats.
+        var rollbackPhases: [RollbackPhase] = [.done]
+        var rollbackStatusError: AgentClientError?
+        var rollbackStartError: AgentClientError?
+        /// What `GET /rollback/status` without an id answers.
+        var latestRollback: RollbackStatus?
+        /// A cancel makes the op end `failed` at the next poll.
+        var cancelled: [String] = []
         var resumed: [String] = []
         var calls: [String] = []
     }
@@ -116,10 +124,39 @@ final class FakeAgent: BackupAgent, Sendable {
     }
 
     func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted {
-        state.withLock { $0.calls.append("rollback \(backupID)") }
+        let error = state.withLock { state in
+            state.calls.append("rollback \(backupID)")
+            return state.rollbackStartError
+        }
+        if let error { throw error }
         return RollbackStarted(opID: "r-1")
     }
-    func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus { RollbackStatus(opID: opID, phase: .done, error: nil) }
+
+    func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus {
+        let (phase, error): (RollbackPhase, AgentClientError?) = state.withLock { state in
+            state.calls.append("rollback status")
+            if !state.cancelled.isEmpty, state.rollbackStatusError == nil { return (.failed, nil) }
+            let phase = state.rollbackPhases.count > 1 ? state.rollbackPhases.removeFirst() : state.rollbackPhases[0]
+            return (phase, state.rollbackStatusError)
+        }
+        if let error { throw error }
+        return RollbackStatus(opID: opID, phase: phase, error: phase == .failed ? "cancelled before the swap" : nil)
+    }
+
+    func latestRollbackStatus() async throws(AgentClientError) -> RollbackStatus? {
+        state.withLock { state in
+            state.calls.append("latest rollback")
+            return state.latestRollback
+        }
+    }
+
+    func cancelRollback(opID: String) async throws(AgentClientError) -> RollbackStatus {
+        state.withLock { state in
+            state.calls.append("cancel \(opID)")
+            state.cancelled.append(opID)
+        }
+        return RollbackStatus(opID: opID, phase: .running, error: nil)
+    }
     func restoreTestStatus() async throws(AgentClientError) -> RestoreTestStatus { RestoreTestStatus(backupID: nil, startedAt: nil, finishedAt: nil, result: nil, checks: [], nextDueAt: nil) }
 
     private func status(_ phase: BackupPhase) -> BackupStatus {
@@ -132,4 +169,21 @@ final class FakeAgent: BackupAgent, Sendable {
 struct FakeError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Virtual time: `sleep` moves the clock forward at once, so a bound of half an hour passes in microseconds.
+final class ManualClock: QuiesceClock, Sendable {
+    private let state = Mutex<(now: Duration, sleeps: [Duration])>((.zero, []))
+
+    var now: Duration { state.withLock { $0.now } }
+    /// Every sleep asked for, in order.
+    var sleeps: [Duration] { state.withLock { $0.sleeps } }
+
+    func sleep(for duration: Duration) async {
+        state.withLock { state in
+            state.now += duration
+            state.sleeps.append(duration)
+        }
+        await Task.yield()
+    }
 }

@@ -22,13 +22,16 @@ struct QuiesceCycleTests {
         let marker: MarkerFile
     }
 
-    func rig(up: Set<String> = ["shop", "blog", "traefik"], agent: FakeAgent = FakeAgent(), settings: QuiesceSettings = fast) throws -> Rig {
+    func rig(
+        up: Set<String> = ["shop", "blog", "traefik"], agent: FakeAgent = FakeAgent(), settings: QuiesceSettings = fast,
+        clock: any QuiesceClock = SystemQuiesceClock()
+    ) throws -> Rig {
         let directory = try TemporaryDirectory("quiesce")
         let stacks = FakeStacks(up: up, protected: ["traefik"])
         let marker = MarkerFile(stateDirectory: directory.path)
         let cycle = QuiesceCycle(
             agent: agent, control: stacks, marker: marker, records: try CycleStore(path: directory.path + "/c.sqlite"),
-            state: QuiesceState(), settings: settings, logger: Logger(label: "test"))
+            state: QuiesceState(), settings: settings, clock: clock, logger: Logger(label: "test"))
         return Rig(directory: directory, stacks: stacks, agent: agent, cycle: cycle, marker: marker)
     }
 
@@ -80,9 +83,11 @@ struct QuiesceCycleTests {
 
     @Test("status errors are retried until the bound; then the stacks restart and the backup is crash-consistent")
     func bound() async throws {
+        // Half an hour of virtual time: the clock seam makes the bound cost no real waiting.
         var settings = Self.fast
-        settings.maxQuiesce = .seconds(2)
-        let rig = try rig(agent: FakeAgent { $0.statusError = .connectionRefused(url: "x") }, settings: settings)
+        settings.maxQuiesce = .seconds(1800)
+        settings.statusPollInterval = .seconds(2)
+        let rig = try rig(agent: FakeAgent { $0.statusError = .connectionRefused(url: "x") }, settings: settings, clock: ManualClock())
         let record = try await rig.cycle.run(.backup)
         #expect(record.outcome == .failed && record.error?.contains("max_quiesce_seconds") == true)
         #expect(record.consistency == .crash && rig.agent.resumed == ["b-1"])
@@ -112,13 +117,44 @@ struct QuiesceCycleTests {
         #expect(try rig.marker.read() == nil)
     }
 
-    @Test("a failed restart keeps retrying until the stack is up, and only then clears the marker")
+    @Test("a failed restart keeps retrying, with waits doubling to the cap, until the stack is up, and only then clears the marker")
     func restartRetries() async throws {
-        let rig = try rig()
-        rig.stacks.state.withLock { $0.failStarts = ["shop": 3] }
+        var settings = Self.fast
+        settings.restartRetryBase = .seconds(1)
+        settings.restartRetryCap = .seconds(4)
+        let clock = ManualClock()
+        let rig = try rig(settings: settings, clock: clock)
+        rig.stacks.state.withLock { $0.failStarts = ["shop": 4] }
         let record = try await rig.cycle.run(.backup)
-        #expect(rig.stacks.events.filter { $0 == "start shop" }.count == 4)
+        #expect(rig.stacks.events.filter { $0 == "start shop" }.count == 5)
+        #expect(clock.sleeps.filter { $0 >= .seconds(1) } == [.seconds(1), .seconds(2), .seconds(4), .seconds(4)])
         #expect(record.outcome == .succeeded && rig.stacks.up.contains("shop"))
+        #expect(try rig.marker.read() == nil)
+    }
+
+    @Test("a rollback at the bound with the agent unreachable: cancel asked, stacks down until the op is final, then up")
+    func rollbackBoundUnreachable() async throws {
+        var settings = Self.fast
+        settings.maxQuiesce = .seconds(60)
+        settings.statusPollInterval = .seconds(2)
+        let clock = ManualClock()
+        let agent = FakeAgent {
+            $0.rollbackPhases = [.running]
+            $0.rollbackStatusError = .connectionRefused(url: "x")
+        }
+        let rig = try rig(agent: agent, settings: settings, clock: clock)
+        let task = Task { try await rig.cycle.run(.rollback(backupID: "b-20261125T020000Z-0000aaaa")) }
+        #expect(await eventually(timeout: .seconds(30), every: .milliseconds(5)) { agent.calls.contains("cancel r-1") }, "\(agent.calls)")
+        #expect(clock.now >= .seconds(60), "the cancel comes at the bound")
+        // Well past the bound, on virtual time: the agent is still unreachable, so the stacks stay down.
+        #expect(await eventually(timeout: .seconds(30), every: .milliseconds(5)) { clock.now >= .seconds(600) })
+        #expect(!rig.stacks.up.contains("shop") && !rig.stacks.up.contains("blog"))
+        #expect(try rig.marker.read() != nil)
+        #expect(rig.cycle.state.waitingReason?.contains("recover --force") == true)
+        agent.state.withLock { $0.rollbackStatusError = nil }
+        let record = try await task.value
+        #expect(record.outcome == .failed && record.error?.contains("max_quiesce_seconds") == true)
+        #expect(rig.stacks.up == ["shop", "blog", "traefik"])
         #expect(try rig.marker.read() == nil)
     }
 
@@ -246,7 +282,7 @@ struct QuiesceCycleTests {
             agent: FakeAgent(), control: control, marker: marker, records: try CycleStore(path: directory.path + "/c.sqlite"),
             state: QuiesceState(), settings: Self.fast, logger: Logger(label: "test"))
         let task = Task { try await cycle.run(.backup) }
-        _ = await eventually { control.seen.withLock { $0 != nil } }
+        _ = await eventually { control.mode.withLock { $0 != nil } }
         #expect(control.seen.withLock { $0 } == ["a", "b"])
         #expect(control.mode.withLock { $0 } == 0o600)
         _ = try await task.value

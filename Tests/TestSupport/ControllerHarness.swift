@@ -43,10 +43,10 @@ public final class ControllerHarness: @unchecked Sendable {
 
     /// Starts `felhom-controller run` and waits until its customer API listens.
     @discardableResult
-    public func start() async throws -> BackgroundProcess {
+    public func start(environment: [String: String] = [:]) async throws -> BackgroundProcess {
         let process = try BackgroundProcess(
             executable: Self.binary, arguments: ["run", "--config", configPath],
-            logPath: fixtures.root + "/controller-\(runs.count).log", environment: ["FELHOM_LOG_LEVEL": "info"])
+            logPath: fixtures.root + "/controller-\(runs.count).log", environment: ["FELHOM_LOG_LEVEL": "info"].merging(environment) { $1 })
         runs.append(process)
         guard await process.waitForLine("customer API listening", timeout: .seconds(120)),
               let line = process.lines(containing: "customer API listening").first,
@@ -54,6 +54,16 @@ public final class ControllerHarness: @unchecked Sendable {
             throw HarnessError("felhom-controller did not start: \(process.log)")
         }
         apiPort = Int(line[range.upperBound...].prefix(while: \.isNumber)) ?? 0
+        return process
+    }
+
+    /// Starts a `felhom-controller` command against this config without waiting for it, e.g. a
+    /// `rollback` that a crash test kills at a failpoint.
+    public func launch(_ arguments: [String], environment: [String: String] = [:]) throws -> BackgroundProcess {
+        let process = try BackgroundProcess(
+            executable: Self.binary, arguments: arguments + ["--config", configPath],
+            logPath: fixtures.root + "/controller-\(runs.count).log", environment: ["FELHOM_LOG_LEVEL": "info"].merging(environment) { $1 })
+        runs.append(process)
         return process
     }
 

@@ -1,0 +1,304 @@
+import AgentAPI
+import Foundation
+import Logging
+import Synchronization
+
+/// Set once when the controller begins to shut down; the driver reads it between steps.
+final class ShutdownFlag: Sendable {
+    private let raised = Mutex(false)
+
+    func raise() { raised.withLock { $0 = true } }
+    var isRaised: Bool { raised.withLock { $0 } }
+}
+
+/// Performs a ``CycleMachine``'s actions against the agent, the stacks and the marker file,
+/// and feeds each result back as an event. It decides nothing the machine can decide.
+///
+/// Three things reach the machine from outside its own actions, and the driver raises them
+/// only where the machine waits, before a stop or a poll: a shutdown, the end of the shutdown
+/// budget while a rollback op is being cancelled, and the max-quiesce bound.
+struct CycleDriver: Sendable {
+    let agent: any BackupAgent
+    let control: any StackControl
+    let marker: MarkerFile
+    let records: CycleStore
+    let state: QuiesceState
+    let settings: QuiesceSettings
+    let clock: any QuiesceClock
+    let logger: Logger
+
+    /// How often a wait for an unreachable agent is logged while the stacks stay down.
+    static let waitLogInterval = Duration.seconds(60)
+
+    /// Mutable bookkeeping of one run: what only the driver sees.
+    private struct Run {
+        var downSince: [String: Duration] = [:]
+        var upAt: [String: Duration] = [:]
+        var deadline: Duration?
+        var shutdownAt: Duration?
+        var lastWaitLog: Duration?
+        var lastProgressDecile = -1
+        var markerOnDisk = false
+        var reached: Set<String> = []
+    }
+
+    /// Each named point once per run, for the crash tests.
+    private func failpoint(_ name: String, _ run: inout Run) async {
+        guard ControllerFailpoint.active != nil, run.reached.insert(name).inserted else { return }
+        await ControllerFailpoint.reach(name, logger: logger)
+    }
+
+    /// Runs `machine` to its end and returns the cycle's record.
+    func run(_ initial: CycleMachine, startedAt: Date, shutdown: ShutdownFlag) async -> CycleRecord {
+        var machine = initial
+        var run = Run()
+        if !machine.isRecovery { run.deadline = clock.now + settings.maxQuiesce }
+        let metadata: Logger.Metadata = ["cycle": "\(machine.marker.cycleID)"]
+        var queue = machine.start()
+        var record: CycleRecord?
+        while !queue.isEmpty {
+            let action = queue.removeFirst()
+            if action.waitsFirst { await pause(until: machine.boundReached ? nil : run.deadline, shutdown: shutdown) }
+            if action.isWaitPoint, let interruption = interruption(machine, &run, shutdown: shutdown) {
+                let replacement = machine.handle(interruption)
+                logger.info("cycle interrupted", metadata: metadata.merging(["event": "\(interruption)"]) { $1 })
+                if !replacement.isEmpty {
+                    queue = replacement
+                    continue
+                }
+            }
+            if case .record(let outcome) = action {
+                record = save(machine, outcome: outcome, run: run, startedAt: startedAt, metadata: metadata)
+                continue
+            }
+            if let event = await perform(action, machine: machine, run: &run, metadata: metadata) {
+                queue += machine.handle(event)
+            }
+        }
+        return record ?? save(machine, outcome: .failed, run: run, startedAt: startedAt, metadata: metadata)
+    }
+
+    /// The event the outside world raises at a wait point, if any.
+    private func interruption(_ machine: CycleMachine, _ run: inout Run, shutdown: ShutdownFlag) -> CycleMachine.Event? {
+        let now = clock.now
+        if shutdown.isRaised, !machine.shuttingDown {
+            run.shutdownAt = now
+            return .shutdownRequested
+        }
+        if let shutdownAt = run.shutdownAt, machine.isWaitingForRollbackOp, now >= shutdownAt + settings.shutdownRestartBudget {
+            return .shutdownBudgetSpent
+        }
+        if let deadline = run.deadline, now >= deadline, !machine.boundReached {
+            return .boundReached
+        }
+        return nil
+    }
+
+    /// Waits one status-poll interval, less when a bound still ahead comes first or a shutdown begins.
+    /// Past the bound a rollback is still polled, at the same pace, until its op is final.
+    private func pause(until deadline: Duration?, shutdown: ShutdownFlag) async {
+        let end = min(clock.now + settings.statusPollInterval, deadline ?? .seconds(Int64.max / 2))
+        let alreadyShuttingDown = shutdown.isRaised
+        while alreadyShuttingDown || !shutdown.isRaised, clock.now < end {
+            await clock.sleep(for: min(.milliseconds(250), end - clock.now))
+        }
+    }
+
+    private func perform(_ action: CycleMachine.Action, machine: CycleMachine, run: inout Run, metadata: Logger.Metadata) async -> CycleMachine.Event? {
+        switch action {
+        case .writeMarker(let current):
+            do {
+                try marker.write(current)
+                if !run.markerOnDisk {
+                    run.markerOnDisk = true
+                    state.begin(current)
+                    logger.info("marker written", metadata: metadata.merging(["stacks": "\(current.stacks.joined(separator: ","))"]) { $1 })
+                    await failpoint(ControllerFailpoint.afterMarker, &run)
+                } else if current.rollbackOpID != nil || (current.kind != .rollback && current.backupID != nil) {
+                    await failpoint(ControllerFailpoint.afterStart, &run)
+                }
+                return .markerWritten
+            } catch {
+                logger.error("writing the marker failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                return .markerWriteFailed("\(error)")
+            }
+
+        case .waitForOrphanedOperations(let stacks):
+            run.markerOnDisk = true
+            state.begin(machine.marker)
+            await control.waitForOrphanedOperations(stacks)
+            return nil
+
+        case .stop(let stack):
+            run.downSince[stack] = clock.now
+            logger.info("stopping stack", metadata: metadata.merging(["stack": "\(stack)"]) { $1 })
+            do {
+                try await control.stop(stack)
+                await failpoint(ControllerFailpoint.afterFirstStop, &run)
+                return .stopped(stack)
+            } catch {
+                return .stopFailed(stack: stack, error: "\(error)")
+            }
+
+        case .startBackup(let key, let stacks):
+            do {
+                let started = try await agent.startBackup(idempotencyKey: key, StartBackupRequest(quiesced: true, stacks: stacks))
+                logger.info("backup started", metadata: metadata.merging(["backup_id": "\(started.response.backupID)"]) { $1 })
+                return .backupStarted(backupID: started.response.backupID, phase: started.response.phase)
+            } catch {
+                return .startFailed("\(error)")
+            }
+
+        case .startRollback(let backupID):
+            do {
+                let opID = try await agent.startRollback(backupID: backupID).opID
+                logger.info("rollback started", metadata: metadata.merging(["backup_id": "\(backupID)", "op_id": "\(opID)"]) { $1 })
+                return .rollbackStarted(opID: opID)
+            } catch {
+                return .startFailed("\(error)")
+            }
+
+        case .pollBackup(let backupID, _):
+            do {
+                let status = try await agent.backupStatus(backupID: backupID)
+                logProgress(status, run: &run, metadata: metadata)
+                if !status.phase.releasesGuest, status.phase != .failed { await failpoint(ControllerFailpoint.polling, &run) }
+                return .backupPolled(status.phase, error: status.error)
+            } catch {
+                logger.warning("backup status poll failed; retrying until max_quiesce_seconds", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                return .pollFailed("\(error)")
+            }
+
+        case .pollRollback(let opID, _):
+            do {
+                let status = try await agent.rollbackStatus(opID: opID)
+                if status.phase.isFinal {
+                    logger.info("rollback \(status.phase.rawValue)", metadata: metadata.merging(["op_id": "\(opID)"]) { $1 })
+                } else {
+                    await failpoint(ControllerFailpoint.polling, &run)
+                }
+                return .rollbackPolled(status.phase, error: status.error)
+            } catch {
+                logWaiting(for: opID, error: error, run: &run, metadata: metadata)
+                return .pollFailed("\(error)")
+            }
+
+        case .findRollbackOp:
+            do {
+                let latest = try await agent.latestRollbackStatus()
+                return .rollbackOpFound(opID: latest?.opID, phase: latest?.phase)
+            } catch {
+                logWaiting(for: nil, error: error, run: &run, metadata: metadata)
+                return .pollFailed("\(error)")
+            }
+
+        case .cancelRollback(let opID):
+            do {
+                let status = try await agent.cancelRollback(opID: opID)
+                logger.notice("asked the agent to cancel the rollback", metadata: metadata.merging(["op_id": "\(opID)", "phase": "\(status.phase.rawValue)"]) { $1 })
+            } catch {
+                logger.error("asking the agent to cancel the rollback failed; the stacks stay down until the op is final", metadata: metadata.merging(["op_id": "\(opID)", "error": "\(error)"]) { $1 })
+            }
+            return nil
+
+        case .reportResumed(let backupID):
+            do {
+                let status = try await agent.backupResumed(backupID: backupID)
+                logger.info("told the agent the guest resumed early", metadata: metadata.merging([
+                    "backup_id": "\(backupID)", "consistency": "\(status.consistency.rawValue)",
+                ]) { $1 })
+                return .resumeReported(status.consistency)
+            } catch {
+                logger.error("could not tell the agent the guest resumed early; recording the backup as crash-consistent here", metadata: metadata.merging(["backup_id": "\(backupID)", "error": "\(error)"]) { $1 })
+                return .resumeReported(.crash)
+            }
+
+        case .restart(let stacks, let partialBefore, let shuttingDown):
+            let restarter = StackRestarter(control: control, settings: settings, clock: clock, logger: logger)
+            let deadline = shuttingDown ? clock.now + settings.shutdownRestartBudget : nil
+            let (upAt, stillDown) = await restarter.restart(stacks, partialBefore: partialBefore, deadline: deadline)
+            run.upAt = upAt
+            return .restartFinished(stillDown: stillDown)
+
+        case .clearMarker:
+            do {
+                try marker.clear()
+                state.end()
+            } catch {
+                logger.error("clearing the marker failed; the next start restarts its stacks again, which is harmless", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+            return nil
+
+        case .record:
+            return nil
+        }
+    }
+
+    private func logProgress(_ status: BackupStatus, run: inout Run, metadata: Logger.Metadata) {
+        let percent = status.bytesTotal.map { $0 > 0 ? Int(status.bytesDone * 100 / $0) : 100 } ?? 0
+        guard percent / 10 != run.lastProgressDecile / 10 || status.phase.releasesGuest else { return }
+        run.lastProgressDecile = percent
+        logger.info("backup progress", metadata: metadata.merging([
+            "phase": "\(status.phase.rawValue)", "bytes_done": "\(status.bytesDone)",
+            "bytes_total": "\(status.bytesTotal.map(String.init) ?? "?")", "percent": "\(percent)",
+        ]) { $1 })
+    }
+
+    /// Once a minute at most: the stacks stay down because the agent's op may still swap the data dir.
+    private func logWaiting(for opID: String?, error: any Error, run: inout Run, metadata: Logger.Metadata) {
+        let reason = "the agent does not answer (\(error)); the stacks stay down until it says rollback op \(opID ?? "(id not yet known)") is final, or `felhom-controller recover --force` restarts them"
+        state.setWaiting(reason)
+        if let last = run.lastWaitLog, clock.now < last + Self.waitLogInterval { return }
+        run.lastWaitLog = clock.now
+        logger.warning("waiting for the agent's rollback op", metadata: metadata.merging(["reason": "\(reason)"]) { $1 })
+    }
+
+    private func save(_ machine: CycleMachine, outcome: CycleOutcome, run: Run, startedAt: Date, metadata: Logger.Metadata) -> CycleRecord {
+        var downtime: [String: Int] = [:]
+        for (stack, since) in run.downSince {
+            guard let up = run.upAt[stack] else { continue }
+            let elapsed = up - since
+            downtime[stack] = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            logger.info("stack up again", metadata: metadata.merging(["stack": "\(stack)", "downtime_ms": "\(downtime[stack]!)"]) { $1 })
+        }
+        let marker = machine.marker
+        return save(CycleRecord(
+            id: marker.cycleID, kind: marker.kind ?? .backup, startedAt: startedAt, finishedAt: Date(),
+            stacks: run.markerOnDisk ? marker.stacks : [], backupID: marker.backupID, phaseReached: machine.phaseReached,
+            consistency: machine.consistency, outcome: outcome, error: machine.failure, downtimeMs: downtime))
+    }
+
+    /// Stores `record`, finished now, and logs its outcome.
+    func save(_ record: CycleRecord) -> CycleRecord {
+        var record = record
+        record.finishedAt = Date()
+        let metadata: Logger.Metadata = ["cycle": "\(record.id)"]
+        do {
+            try records.save(record)
+        } catch {
+            logger.error("saving the cycle record failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        }
+        logger.info("quiesce cycle finished", metadata: metadata.merging([
+            "outcome": "\(record.outcome.rawValue)", "backup_id": "\(record.backupID ?? "")", "error": "\(record.error ?? "")",
+        ]) { $1 })
+        return record
+    }
+}
+
+extension CycleMachine.Action {
+    /// Actions the driver performs only after one status-poll interval.
+    var waitsFirst: Bool {
+        switch self {
+        case .pollBackup(_, let after), .pollRollback(_, let after), .findRollbackOp(let after): after
+        default: false
+        }
+    }
+
+    /// Where the machine waits on the world, so a shutdown or the bound may come first.
+    var isWaitPoint: Bool {
+        switch self {
+        case .stop, .pollBackup, .pollRollback, .findRollbackOp: true
+        default: false
+        }
+    }
+}

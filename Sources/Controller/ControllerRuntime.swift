@@ -53,25 +53,9 @@ struct ControllerRuntime {
     /// The quiesce cycle; without an agent, recovery still restarts a marker's stacks.
     var cycle: QuiesceCycle {
         QuiesceCycle(
-            agent: agent ?? UnreachableAgent() as any BackupAgent,
+            agent: agent,
             control: ComposeStackControl(catalog: catalog, operations: operations),
             marker: MarkerFile(stateDirectory: config.stateDirectory), records: cycles, state: state,
             settings: config.quiesce.settings, logger: logger)
     }
-}
-
-/// Stands in when the config has no `agent`: every call fails, so only recovery does anything.
-private struct UnreachableAgent: BackupAgent {
-    private static let error = AgentClientError.invalidConfiguration("no `agent` section in the config")
-    func backupDue() async throws(AgentClientError) -> BackupDue { throw Self.error }
-    func startBackup(idempotencyKey: String, _ request: StartBackupRequest) async throws(AgentClientError) -> (response: StartBackupResponse, created: Bool) { throw Self.error }
-    func backupStatus(backupID: String?) async throws(AgentClientError) -> BackupStatus { throw Self.error }
-    func backupResumed(backupID: String) async throws(AgentClientError) -> BackupStatus { throw Self.error }
-    func backups() async throws(AgentClientError) -> [BackupStatus] { throw Self.error }
-    func rollbackPreflight(backupID: String) async throws(AgentClientError) -> RollbackPreflight { throw Self.error }
-    func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted { throw Self.error }
-    func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus { throw Self.error }
-    func latestRollbackStatus() async throws(AgentClientError) -> RollbackStatus? { throw Self.error }
-    func cancelRollback(opID: String) async throws(AgentClientError) -> RollbackStatus { throw Self.error }
-    func restoreTestStatus() async throws(AgentClientError) -> RestoreTestStatus { throw Self.error }
 }

@@ -18,7 +18,8 @@ final class ShutdownFlag: Sendable {
 /// only where the machine waits, before a stop or a poll: a shutdown, the end of the shutdown
 /// budget while a rollback op is being cancelled, and the max-quiesce bound.
 struct CycleDriver: Sendable {
-    let agent: any BackupAgent
+    /// `nil` when the config names no agent: every call then fails, and only recovery does anything.
+    let agent: (any BackupAgent)?
     let control: any StackControl
     let marker: MarkerFile
     let records: CycleStore
@@ -26,6 +27,11 @@ struct CycleDriver: Sendable {
     let settings: QuiesceSettings
     let clock: any QuiesceClock
     let logger: Logger
+
+    private func requireAgent() throws(AgentClientError) -> any BackupAgent {
+        guard let agent else { throw .invalidConfiguration("no `agent` section in the config") }
+        return agent
+    }
 
     /// How often a wait for an unreachable agent is logged while the stacks stay down.
     static let waitLogInterval = Duration.seconds(60)
@@ -142,7 +148,7 @@ struct CycleDriver: Sendable {
 
         case .startBackup(let key, let stacks):
             do {
-                let started = try await agent.startBackup(idempotencyKey: key, StartBackupRequest(quiesced: true, stacks: stacks))
+                let started = try await requireAgent().startBackup(idempotencyKey: key, StartBackupRequest(quiesced: true, stacks: stacks))
                 logger.info("backup started", metadata: metadata.merging(["backup_id": "\(started.response.backupID)"]) { $1 })
                 return .backupStarted(backupID: started.response.backupID, phase: started.response.phase)
             } catch {
@@ -151,7 +157,7 @@ struct CycleDriver: Sendable {
 
         case .startRollback(let backupID):
             do {
-                let opID = try await agent.startRollback(backupID: backupID).opID
+                let opID = try await requireAgent().startRollback(backupID: backupID).opID
                 logger.info("rollback started", metadata: metadata.merging(["backup_id": "\(backupID)", "op_id": "\(opID)"]) { $1 })
                 return .rollbackStarted(opID: opID)
             } catch {
@@ -160,7 +166,7 @@ struct CycleDriver: Sendable {
 
         case .pollBackup(let backupID, _):
             do {
-                let status = try await agent.backupStatus(backupID: backupID)
+                let status = try await requireAgent().backupStatus(backupID: backupID)
                 logProgress(status, run: &run, metadata: metadata)
                 if !status.phase.releasesGuest, status.phase != .failed { await failpoint(ControllerFailpoint.polling, &run) }
                 return .backupPolled(status.phase, error: status.error)
@@ -171,7 +177,7 @@ struct CycleDriver: Sendable {
 
         case .pollRollback(let opID, _):
             do {
-                let status = try await agent.rollbackStatus(opID: opID)
+                let status = try await requireAgent().rollbackStatus(opID: opID)
                 if status.phase.isFinal {
                     logger.info("rollback \(status.phase.rawValue)", metadata: metadata.merging(["op_id": "\(opID)"]) { $1 })
                 } else {
@@ -185,7 +191,7 @@ struct CycleDriver: Sendable {
 
         case .findRollbackOp:
             do {
-                let latest = try await agent.latestRollbackStatus()
+                let latest = try await requireAgent().latestRollbackStatus()
                 return .rollbackOpFound(opID: latest?.opID, phase: latest?.phase)
             } catch {
                 logWaiting(for: nil, error: error, run: &run, metadata: metadata)
@@ -194,7 +200,7 @@ struct CycleDriver: Sendable {
 
         case .cancelRollback(let opID):
             do {
-                let status = try await agent.cancelRollback(opID: opID)
+                let status = try await requireAgent().cancelRollback(opID: opID)
                 logger.notice("asked the agent to cancel the rollback", metadata: metadata.merging(["op_id": "\(opID)", "phase": "\(status.phase.rawValue)"]) { $1 })
             } catch {
                 logger.error("asking the agent to cancel the rollback failed; the stacks stay down until the op is final", metadata: metadata.merging(["op_id": "\(opID)", "error": "\(error)"]) { $1 })
@@ -203,7 +209,7 @@ struct CycleDriver: Sendable {
 
         case .reportResumed(let backupID):
             do {
-                let status = try await agent.backupResumed(backupID: backupID)
+                let status = try await requireAgent().backupResumed(backupID: backupID)
                 logger.info("told the agent the guest resumed early", metadata: metadata.merging([
                     "backup_id": "\(backupID)", "consistency": "\(status.consistency.rawValue)",
                 ]) { $1 })

@@ -5,7 +5,8 @@ import Logging
 /// One quiesce cycle and the startup recovery that finishes a crashed one: the checks before
 /// a cycle may begin, then ``CycleMachine`` decides and ``CycleDriver`` acts.
 public struct QuiesceCycle: Sendable {
-    let agent: any BackupAgent
+    /// `nil` when the config names no agent: recovery still restarts a marker's stacks.
+    let agent: (any BackupAgent)?
     let control: any StackControl
     let marker: MarkerFile
     let records: CycleStore
@@ -15,7 +16,7 @@ public struct QuiesceCycle: Sendable {
     let logger: Logger
 
     public init(
-        agent: any BackupAgent, control: any StackControl, marker: MarkerFile, records: CycleStore,
+        agent: (any BackupAgent)?, control: any StackControl, marker: MarkerFile, records: CycleStore,
         state: QuiesceState, settings: QuiesceSettings, clock: any QuiesceClock = SystemQuiesceClock(), logger: Logger
     ) {
         self.agent = agent
@@ -30,6 +31,7 @@ public struct QuiesceCycle: Sendable {
 
     /// Asks the agent; runs a cycle when a backup is due. `nil` when none was.
     public func runIfDue() async throws(QuiesceError) -> CycleRecord? {
+        guard let agent else { throw QuiesceError(.agent, "no `agent` section in the config; nothing is backed up") }
         let due: BackupDue
         do {
             due = try await agent.backupDue()
@@ -82,6 +84,9 @@ public struct QuiesceCycle: Sendable {
     /// Asks the agent whether a rollback to `backupID` would start, before the marker and the
     /// first stop: a wrong id or a backup that cannot be restored costs no downtime and no cycle record.
     private func preflight(_ backupID: String) async throws(QuiesceError) {
+        guard let agent else {
+            throw QuiesceError(.agent, "no `agent` section in the config, so nothing can be rolled back; nothing was stopped")
+        }
         do {
             let answer = try await agent.rollbackPreflight(backupID: backupID)
             logger.info("rollback pre-flight passed", metadata: ["backup_id": "\(backupID)", "data_bytes": "\(answer.dataBytes)"])

@@ -23,8 +23,15 @@ public struct StackOperations: Sendable {
     public func perform(_ operation: StackOperation, on name: String, force: Bool = false) async throws(StackError) {
         let stackName = try StackName(validating: name)
         let stack = try await resolve(stackName)
-        if operation.takesServicesDown, !force, try isProtected(stack) {
-            throw StackError(code: .protected, stack: name, operation: operation)
+        if operation.takesServicesDown, !force {
+            let summary = Result { () throws(ComposeFileError) in try ComposeFileSummary.load(path: stack.composeFile) }
+            if await isProtected(stack, summary: summary) {
+                // Refused either way; an unreadable file is the more useful thing to say.
+                if case .failure(let error) = summary {
+                    throw StackError(code: .malformedComposeFile, stack: name, composeFile: stack.composeFile, stderr: error.message)
+                }
+                throw StackError(code: .protected, stack: name, operation: operation)
+            }
         }
         let lock = StackLock(lockDirectory: configuration.lockDirectory, wait: configuration.lockWait)
         let commands = DockerCommands(settings: configuration.docker).compose(operation, stack)
@@ -56,14 +63,16 @@ public struct StackOperations: Sendable {
         throw StackError(code: .unknownStack, stack: name.rawValue)
     }
 
-    private func isProtected(_ stack: ManagedStack) throws(StackError) -> Bool {
-        if configuration.protectedStacks.contains(stack.name.rawValue) { return true }
-        // An unreadable file cannot prove the stack unprotected; compose would refuse it anyway.
-        do {
-            return try ComposeFileSummary.load(path: stack.composeFile).hasProtectedService
-        } catch {
-            throw StackError(code: .malformedComposeFile, stack: stack.name.rawValue, composeFile: stack.composeFile, stderr: error.message)
-        }
+    /// ``StackProtection``'s answer, with the containers' labels: they hold what compose resolved
+    /// at deploy time, which our own reading of the file can miss (`include:`, `extends`, `.env`).
+    private func isProtected(_ stack: ManagedStack, summary: Result<ComposeFileSummary, ComposeFileError>) async -> Bool {
+        let name = stack.name.rawValue
+        // Docker is asked only when the config and the file do not already decide.
+        if StackProtection.isProtected(name: name, configured: configuration.protectedStacks, summary: summary, containers: []) { return true }
+        let inventory = ContainerInventory(commands: DockerCommands(settings: configuration.docker), runner: runner)
+        // Without docker the compose command below fails as well; the file and the config still decide here.
+        let containers = ((try? await inventory.containers()) ?? []).filter { $0.project == name }
+        return StackProtection.isProtected(name: name, configured: configuration.protectedStacks, summary: summary, containers: containers)
     }
 
     private func classifyFailure(_ output: CommandOutput, stack: ManagedStack, operation: StackOperation) -> StackError {

@@ -41,10 +41,13 @@ public struct StackStatusResolver: Sendable {
             let projectContainers = byProject[name] ?? []
             let summary = try? entry.summary.get()
             let services = Self.services(declared: summary?.services ?? [], containers: projectContainers)
-            let protected = protectedStacks.contains(name)
-                || summary?.hasProtectedService == true
-                || projectContainers.contains(where: \.isProtected)
-            let problem: String? = if case .failure(let error) = entry.summary { "compose file unreadable: \(error)" } else { nil }
+            let protected = StackProtection.isProtected(
+                name: name, configured: protectedStacks, summary: entry.summary, containers: projectContainers)
+            let problem: String? = if case .failure(let error) = entry.summary {
+                "compose file unreadable, so treated as protected: \(error)"
+            } else {
+                nil
+            }
             stacks.append(StackInfo(
                 name: name,
                 status: Self.status(containers: projectContainers, services: services),
@@ -56,7 +59,7 @@ public struct StackStatusResolver: Sendable {
         for (project, projectContainers) in byProject where !managedNames.contains(project) {
             stacks.append(StackInfo(
                 name: project, status: .unmanaged,
-                protected: protectedStacks.contains(project) || projectContainers.contains(where: \.isProtected),
+                protected: StackProtection.isProtected(name: project, configured: protectedStacks, summary: nil, containers: projectContainers),
                 services: Self.services(declared: [], containers: projectContainers),
                 directory: projectContainers.compactMap(\.workingDirectory).first, composeFile: nil,
                 problem: nil

@@ -50,7 +50,10 @@ public struct ComposeFileSummary: Sendable, Equatable {
         var hasProtectedService = false
         for (name, definition) in services {
             let service = definition as? [String: Any] ?? [:]
-            if service["profiles"] == nil { names.append(name) }
+            // A profiled service runs only when its profile is asked for, and `replicas: 0` never runs:
+            // neither may make a running stack look partial.
+            let replicas = (service["deploy"] as? [String: Any])?["replicas"] as? Int
+            if service["profiles"] == nil, replicas != 0 { names.append(name) }
             if isProtected(labels: service["labels"]) { hasProtectedService = true }
         }
         return ComposeFileSummary(services: names.sorted(), hasProtectedService: hasProtectedService)

@@ -63,6 +63,30 @@ struct StackProtectionDockerTests {
         }
     }
 
+    @Test("a service with replicas: 0, or in a profile nobody asked for, does not make a running stack partial")
+    func replicasZeroIsNotPartial() async throws {
+        try await withFixtureStacks(["webapp"]) { fx in
+            let directory = fx.directory("spare")
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let body = Self.service.replacingOccurrences(of: "\n", with: "\n    ")
+            try """
+                services:
+                  app:
+                    \(body)
+                  spare:
+                    \(body)
+                    deploy: { replicas: 0 }
+                  debug:
+                    \(body)
+                    profiles: [debug]
+                """.write(toFile: directory + "/compose.yaml", atomically: true, encoding: .utf8)
+            let operations = StackOperations(configuration: fx.configuration(), runner: SubprocessCommandRunner())
+            let catalog = StackCatalog(configuration: fx.configuration(), runner: SubprocessCommandRunner())
+            try await operations.perform(.up, on: fx.name("spare"))
+            #expect(try await catalog.info(fx.name("spare")).status == .running)
+        }
+    }
+
     @Test("a compose file that cannot be read counts as protected: listed with its problem, never stopped, never quiesced")
     func unreadableIsProtected() async throws {
         try await withFixtureStacks(["webapp"]) { fx in

@@ -3,13 +3,14 @@ import Testing
 
 @Suite("Reading compose files")
 struct ComposeFileSummaryTests {
-    @Test("services are listed and profiled services left out")
+    @Test("services are listed; profiled ones and ones with replicas: 0 left out")
     func services() throws {
         let summary = try ComposeFileSummary.parse("""
             services:
               web: { image: x }
-              worker: { image: x }
+              worker: { image: x, deploy: { replicas: 2 } }
               debug: { image: x, profiles: [debug] }
+              spare: { image: x, deploy: { replicas: 0 } }
             """, path: "compose.yaml")
         #expect(summary == ComposeFileSummary(services: ["web", "worker"], hasProtectedService: false))
     }

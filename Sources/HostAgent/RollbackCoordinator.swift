@@ -93,18 +93,15 @@ public final class RollbackCoordinator: Service, Sendable {
         guard let op = try store.rollbackOp(opID, guest: guest.name) else {
             throw Refusal.notFound("no rollback \(opID) for guest \(guest.name)")
         }
-        switch op.state {
-        case .started:
-            try store.failOp(opID, reason: "cancelled before it started; the data dir is unchanged", now: now())
+        // One conditional update: a job that claimed the op meanwhile is cancelled as a running one instead.
+        if op.state == .started, try store.failQueuedOp(opID, reason: "cancelled before it started; the data dir is unchanged", now: now()) {
             logger.info("rollback cancelled before it started", metadata: ["guest": "\(guest.name)", "op_id": "\(opID)"])
-        case .running:
+        } else if op.state != .succeeded, op.state != .failed {
             running.withLock { running in
                 running.cancelled.insert(opID)
                 running.tasks[opID]?.cancel()
             }
             logger.info("rollback cancellation requested", metadata: ["guest": "\(guest.name)", "op_id": "\(opID)"])
-        case .succeeded, .failed:
-            break
         }
         return try store.rollbackOp(opID, guest: guest.name)?.rollbackStatus ?? op.rollbackStatus
     }
@@ -130,15 +127,10 @@ public final class RollbackCoordinator: Service, Sendable {
                     running.cancelled.remove(job.opID)
                 }
             }
-            do {
-                try await withTaskCancellationHandler {
-                    try await work.value
-                } onCancel: {
-                    work.cancel()
-                }
-            } catch where work.isCancelled {
-                // A killed tar reports its own error; the cause was the cancel.
-                throw CancellationError()
+            try await withTaskCancellationHandler {
+                try await work.value
+            } onCancel: {
+                work.cancel()
             }
             try store.succeedOp(job.opID, now: now())
             logger.info("rollback done", metadata: metadata)

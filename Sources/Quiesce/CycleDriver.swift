@@ -3,12 +3,24 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Set once when the controller begins to shut down; the driver reads it between steps.
+/// Set once when the controller begins to shut down, with the time it was; the driver and the
+/// restarter read it between steps, and the shutdown budget counts from that time.
 final class ShutdownFlag: Sendable {
-    private let raised = Mutex(false)
+    private let clock: any QuiesceClock
+    private let raisedAt = Mutex<Duration?>(nil)
 
-    func raise() { raised.withLock { $0 = true } }
-    var isRaised: Bool { raised.withLock { $0 } }
+    init(clock: any QuiesceClock) {
+        self.clock = clock
+    }
+
+    func raise() {
+        let now = clock.now
+        raisedAt.withLock { if $0 == nil { $0 = now } }
+    }
+
+    var isRaised: Bool { raisedAt.withLock { $0 != nil } }
+    /// When the shutdown began; `nil` while none has.
+    var since: Duration? { raisedAt.withLock { $0 } }
 }
 
 /// Performs a ``CycleMachine``'s actions against the agent, the stacks and the marker file,
@@ -41,7 +53,6 @@ struct CycleDriver: Sendable {
         var downSince: [String: Duration] = [:]
         var upAt: [String: Duration] = [:]
         var deadline: Duration?
-        var shutdownAt: Duration?
         var lastWaitLog: Duration?
         var lastProgressDecile = -1
         var markerOnDisk = false
@@ -77,9 +88,14 @@ struct CycleDriver: Sendable {
                 record = save(machine, outcome: outcome, run: run, startedAt: startedAt, metadata: metadata)
                 continue
             }
-            if let event = await perform(action, machine: machine, run: &run, metadata: metadata) {
+            if let event = await perform(action, machine: machine, run: &run, shutdown: shutdown, metadata: metadata) {
                 queue += machine.handle(event)
             }
+        }
+        if machine.abandoned {
+            logger.notice("another controller process took this cycle over; leaving its stacks to it", metadata: metadata)
+            state.end()
+            return build(machine, outcome: .failed, run: run, startedAt: startedAt)
         }
         return record ?? save(machine, outcome: .failed, run: run, startedAt: startedAt, metadata: metadata)
     }
@@ -87,17 +103,32 @@ struct CycleDriver: Sendable {
     /// The event the outside world raises at a wait point, if any.
     private func interruption(_ machine: CycleMachine, _ run: inout Run, shutdown: ShutdownFlag) -> CycleMachine.Event? {
         let now = clock.now
+        if run.markerOnDisk, !ownsMarker(machine.marker) {
+            return .markerTakenOver
+        }
         if shutdown.isRaised, !machine.shuttingDown {
-            run.shutdownAt = now
             return .shutdownRequested
         }
-        if let shutdownAt = run.shutdownAt, machine.isWaitingForRollbackOp, now >= shutdownAt + settings.shutdownRestartBudget {
+        if let since = shutdown.since, machine.isWaitingForRollbackOp, now >= since + settings.shutdownRestartBudget {
             return .shutdownBudgetSpent
         }
         if let deadline = run.deadline, now >= deadline, !machine.boundReached {
             return .boundReached
         }
         return nil
+    }
+
+    /// Whether the marker on disk is still this run's: same cycle, and owned by this process.
+    /// `recover --force` in another process rewrites the owner, then clears the marker.
+    private func ownsMarker(_ mine: QuiesceMarker) -> Bool {
+        let onDisk: QuiesceMarker?
+        do {
+            onDisk = try marker.read()
+        } catch {
+            return true  // unreadable: keep going; the stacks still need this run
+        }
+        guard let onDisk else { return false }
+        return onDisk.cycleID == mine.cycleID && (onDisk.ownerPID == nil || onDisk.ownerPID == getpid())
     }
 
     /// Waits one status-poll interval, less when a bound still ahead comes first or a shutdown begins.
@@ -110,7 +141,9 @@ struct CycleDriver: Sendable {
         }
     }
 
-    private func perform(_ action: CycleMachine.Action, machine: CycleMachine, run: inout Run, metadata: Logger.Metadata) async -> CycleMachine.Event? {
+    private func perform(
+        _ action: CycleMachine.Action, machine: CycleMachine, run: inout Run, shutdown: ShutdownFlag, metadata: Logger.Metadata
+    ) async -> CycleMachine.Event? {
         switch action {
         case .writeMarker(let current):
             do {
@@ -178,12 +211,16 @@ struct CycleDriver: Sendable {
         case .pollRollback(let opID, _):
             do {
                 let status = try await requireAgent().rollbackStatus(opID: opID)
+                state.setWaiting(nil)
                 if status.phase.isFinal {
                     logger.info("rollback \(status.phase.rawValue)", metadata: metadata.merging(["op_id": "\(opID)"]) { $1 })
                 } else {
                     await failpoint(ControllerFailpoint.polling, &run)
                 }
                 return .rollbackPolled(status.phase, error: status.error)
+            } catch .http(404, _, _) {
+                logger.error("the agent does not know the rollback op; nothing to wait for", metadata: metadata.merging(["op_id": "\(opID)"]) { $1 })
+                return .rollbackOpUnknown
             } catch {
                 logWaiting(for: opID, error: error, run: &run, metadata: metadata)
                 return .pollFailed("\(error)")
@@ -192,6 +229,7 @@ struct CycleDriver: Sendable {
         case .findRollbackOp:
             do {
                 let latest = try await requireAgent().latestRollbackStatus()
+                state.setWaiting(nil)
                 return .rollbackOpFound(opID: latest?.opID, phase: latest?.phase)
             } catch {
                 logWaiting(for: nil, error: error, run: &run, metadata: metadata)
@@ -219,10 +257,11 @@ struct CycleDriver: Sendable {
                 return .resumeReported(.crash)
             }
 
-        case .restart(let stacks, let partialBefore, let shuttingDown):
+        case .restart(let stacks, let partialBefore, _):
+            // The flag, not the action: a shutdown that begins during the restart bounds it too.
             let restarter = StackRestarter(control: control, settings: settings, clock: clock, logger: logger)
-            let deadline = shuttingDown ? clock.now + settings.shutdownRestartBudget : nil
-            let (upAt, stillDown) = await restarter.restart(stacks, partialBefore: partialBefore, deadline: deadline)
+            let budget = settings.shutdownRestartBudget
+            let (upAt, stillDown) = await restarter.restart(stacks, partialBefore: partialBefore) { shutdown.since.map { $0 + budget } }
             run.upAt = upAt
             return .restartFinished(stillDown: stillDown)
 
@@ -260,6 +299,11 @@ struct CycleDriver: Sendable {
     }
 
     private func save(_ machine: CycleMachine, outcome: CycleOutcome, run: Run, startedAt: Date, metadata: Logger.Metadata) -> CycleRecord {
+        save(build(machine, outcome: outcome, run: run, startedAt: startedAt))
+    }
+
+    private func build(_ machine: CycleMachine, outcome: CycleOutcome, run: Run, startedAt: Date) -> CycleRecord {
+        let metadata: Logger.Metadata = ["cycle": "\(machine.marker.cycleID)"]
         var downtime: [String: Int] = [:]
         for (stack, since) in run.downSince {
             guard let up = run.upAt[stack] else { continue }
@@ -268,10 +312,10 @@ struct CycleDriver: Sendable {
             logger.info("stack up again", metadata: metadata.merging(["stack": "\(stack)", "downtime_ms": "\(downtime[stack]!)"]) { $1 })
         }
         let marker = machine.marker
-        return save(CycleRecord(
+        return CycleRecord(
             id: marker.cycleID, kind: marker.kind ?? .backup, startedAt: startedAt, finishedAt: Date(),
             stacks: run.markerOnDisk ? marker.stacks : [], backupID: marker.backupID, phaseReached: machine.phaseReached,
-            consistency: machine.consistency, outcome: outcome, error: machine.failure, downtimeMs: downtime))
+            consistency: machine.consistency, outcome: outcome, error: machine.failure, downtimeMs: downtime)
     }
 
     /// Stores `record`, finished now, and logs its outcome.

@@ -34,6 +34,10 @@ public struct CycleMachine: Sendable, Equatable {
         case shutdownRequested
         /// Shutting down, the agent's op did not become final within the shutdown budget.
         case shutdownBudgetSpent
+        /// The agent does not know the rollback op (404): there is nothing to wait for.
+        case rollbackOpUnknown
+        /// Another process took the marker over (`recover --force`) or finished it: this run stops here.
+        case markerTakenOver
         case resumeReported(BackupConsistency)
         case restartFinished(stillDown: [String])
     }
@@ -60,6 +64,8 @@ public struct CycleMachine: Sendable, Equatable {
     enum Stage: Sendable, Equatable {
         case writingMarker
         case stopping(next: Int)
+        /// Writing `rollback_requested` to the marker; `POST /rollback` only once it is on disk.
+        case requestingRollback
         case startingOp
         /// Waiting for the agent: a backup to release the guest, or a rollback op to be final.
         case waitingForAgent
@@ -79,11 +85,16 @@ public struct CycleMachine: Sendable, Equatable {
     public private(set) var failure: String?
     public private(set) var shuttingDown = false
     public private(set) var boundReached = false
+    /// Another process took the cycle over; this run neither restarts nor records.
+    public private(set) var abandoned = false
     private var cancelRequested = false
 
     /// A live cycle whose marker names `marker.stacks`; nothing has been written or stopped yet.
     public static func live(_ marker: QuiesceMarker) -> CycleMachine {
-        CycleMachine(marker: marker, isRecovery: false, force: false, stage: .writingMarker)
+        var marker = marker
+        // Said outright, so recovery can tell "never requested" from a marker of an older release.
+        if marker.kind == .rollback, marker.rollbackRequested == nil { marker.rollbackRequested = false }
+        return CycleMachine(marker: marker, isRecovery: false, force: false, stage: .writingMarker)
     }
 
     /// The recovery of a cycle whose marker survived its controller.
@@ -112,7 +123,8 @@ public struct CycleMachine: Sendable, Equatable {
         if isRollback, !force {
             if let opID = marker.rollbackOpID {
                 actions.append(.pollRollback(opID: opID, afterInterval: false))
-            } else if marker.rollbackRequested == true {
+            } else if marker.rollbackRequested != false {
+                // Requested, or a marker from a release that did not say: an op may exist.
                 actions.append(.findRollbackOp(afterInterval: false))
             } else {
                 return actions + finish()
@@ -134,6 +146,13 @@ public struct CycleMachine: Sendable, Equatable {
             failure = "\(error); nothing was stopped"
             stage = .finished
             return [.record(.failed)]
+        case (.requestingRollback, .markerWritten):
+            stage = .startingOp
+            return [.startRollback(backupID: marker.backupID ?? "")]
+        case (.requestingRollback, .markerWriteFailed(let error)):
+            // Without it on disk a crash after the POST would look like no rollback at all.
+            failure = "writing the marker before POST /rollback: \(error); no rollback was started"
+            return finish()
         case (_, .markerWritten), (_, .markerWriteFailed):
             // A later rewrite (the backup id, the op id): the marker from before still names every stack.
             return []
@@ -143,6 +162,10 @@ public struct CycleMachine: Sendable, Equatable {
             return nextStop()
         case (.stopping, .stopFailed(let stack, let error)):
             failure = "stopping \(stack): \(error)"
+            return finish()
+        case (.stopping, .boundReached):
+            boundReached = true
+            failure = "max_quiesce_seconds reached while the stacks were stopping; nothing was started on the agent"
             return finish()
 
         case (.startingOp, .backupStarted(let backupID, let phase)):
@@ -185,6 +208,8 @@ public struct CycleMachine: Sendable, Equatable {
             }
         case (.waitingForAgent, .rollbackOpFound(let opID, let phase)):
             guard let opID, let phase, !phase.isFinal else { return finish() }
+            // The POST whose answer was lost did start the op; how it ends decides the outcome.
+            if !shuttingDown, !boundReached, !isRecovery { failure = nil }
             marker.rollbackOpID = opID
             return [.writeMarker(marker)] + (shuttingDown || boundReached ? cancel(opID) : [.pollRollback(opID: opID, afterInterval: true)])
         case (.waitingForAgent, .pollFailed):
@@ -223,9 +248,20 @@ public struct CycleMachine: Sendable, Equatable {
             case .waitingForAgent:
                 failure = failure ?? "the controller is shutting down"
                 return finish()
+            case .requestingRollback:
+                failure = failure ?? "the controller is shutting down"
+                return finish()
             case .writingMarker, .reportingResume, .restarting, .finished:
                 return []
             }
+        case (.waitingForAgent, .rollbackOpUnknown):
+            failure = failure ?? "the agent does not know rollback op \(marker.rollbackOpID ?? "?"); nothing to wait for"
+            return finish()
+        case (_, .markerTakenOver):
+            guard stage != .finished else { return [] }
+            stage = .finished
+            abandoned = true
+            return []
         case (.waitingForAgent, .shutdownBudgetSpent):
             // The op may still swap the data dir: leave the stacks down and the marker for the next start.
             failure = (failure.map { $0 + "; " } ?? "") + "the agent's rollback op was not final at shutdown; the stacks stay down and the next start finishes the cycle"
@@ -258,11 +294,12 @@ public struct CycleMachine: Sendable, Equatable {
     private mutating func nextStop() -> [Action] {
         guard case .stopping(let next) = stage else { return [] }
         if next < marker.stacks.count { return [.stop(marker.stacks[next])] }
-        stage = .startingOp
-        if isRollback, let backupID = marker.backupID {
+        if isRollback {
             marker.rollbackRequested = true
-            return [.writeMarker(marker), .startRollback(backupID: backupID)]
+            stage = .requestingRollback
+            return [.writeMarker(marker)]
         }
+        stage = .startingOp
         return [.startBackup(idempotencyKey: marker.cycleID, stacks: marker.stacks)]
     }
 

@@ -100,7 +100,7 @@ public struct QuiesceCycle: Sendable {
     private func runReserved(_ action: Action) async -> CycleRecord {
         let cycleID = CycleID.make()
         let startedAt = Date()
-        let shutdown = ShutdownFlag()
+        let shutdown = ShutdownFlag(clock: clock)
         let appStacks: [AppStack]
         do {
             appStacks = try await control.runningAppStacks()

@@ -23,16 +23,27 @@ extension QuiesceCycle {
         // A cycle running in this process owns the marker; so does one in another live controller.
         guard state.reserve() else { return nil }
         defer { state.release() }
-        guard let found = try marker.read() else { return nil }
+        guard var found = try marker.read() else { return nil }
         if MarkerFile.isOwnedByLiveController(found) {
-            logger.notice("the marker belongs to a running controller; leaving its cycle alone", metadata: ["pid": "\(found.ownerPID ?? 0)"])
-            return nil
+            guard force else {
+                logger.notice("the marker belongs to a running controller; leaving its cycle alone", metadata: ["pid": "\(found.ownerPID ?? 0)"])
+                return nil
+            }
+            // The operator's escape: the running controller sees the marker is no longer its own and lets go.
+            logger.warning("--force: taking the cycle over from a running controller", metadata: ["pid": "\(found.ownerPID ?? 0)"])
+        }
+        // Ours now, so a second recovery leaves it alone while this one waits for the agent.
+        found.ownerPID = getpid()
+        do {
+            try marker.write(found)
+        } catch {
+            logger.error("could not take the marker over; recovering anyway", metadata: ["error": "\(error)"])
         }
         logger.notice("marker found at startup; finishing its cycle", metadata: [
             "cycle": "\(found.cycleID)", "stacks": "\(found.stacks.joined(separator: ","))", "backup_id": "\(found.backupID ?? "")",
             "rollback_op_id": "\(found.rollbackOpID ?? "")", "force": "\(force)",
         ])
-        let record = await drive(.recovering(found, force: force), startedAt: found.startedAt, shutdown: ShutdownFlag())
+        let record = await drive(.recovering(found, force: force), startedAt: found.startedAt, shutdown: ShutdownFlag(clock: clock))
         if record.outcome == .recovered {
             logger.notice("recovered", metadata: ["cycle": "\(found.cycleID)", "restarted": "\(found.stacks.joined(separator: ","))"])
         }

@@ -17,7 +17,10 @@ struct StackRestarter: Sendable {
     /// health a `depends_on: service_healthy` names before it starts the dependant.
     /// Returns when all are up, or when `deadline` passes (then the marker stays for the next try).
     /// - Returns: when each stack was confirmed up (on `clock`), and the stacks still down.
-    func restart(_ stacks: [String], partialBefore: Set<String> = [], deadline: Duration? = nil) async -> (upAt: [String: Duration], stillDown: [String]) {
+    /// `deadline` is asked before each wait, so a shutdown that begins mid-restart still bounds it.
+    func restart(
+        _ stacks: [String], partialBefore: Set<String> = [], deadline: () -> Duration? = { nil }
+    ) async -> (upAt: [String: Duration], stillDown: [String]) {
         var upAt: [String: Duration] = [:]
         var pending = stacks
         var wait = settings.restartRetryBase
@@ -42,7 +45,7 @@ struct StackRestarter: Sendable {
             }
             pending = failed
             if pending.isEmpty { return (upAt, []) }
-            if let deadline, clock.now + wait > deadline { return (upAt, pending) }
+            if let deadline = deadline(), clock.now + wait > deadline { return (upAt, pending) }
             // Restarts run outside the cancelled task, so nothing cuts this short.
             await clock.sleep(for: wait)
             wait = min(wait * 2, settings.restartRetryCap)

@@ -12,6 +12,8 @@ struct GuestFacingTests {
         ("staging at /srv/x.", "staging at <host path>."),
         ("rename '/a/b' -> '/a/c', then (/d/e)", "rename '<host path>' -> '<host path>', then (<host path>)"),
         ("path=/srv/x,other", "path=<host path>,other"),
+        ("at file:///srv/x/y.tar", "at <host path>"),
+        ("{/srv/a} <\u{201C}/srv/b\u{201D}>", "{<host path>} <\u{201C}<host path>\u{201D}>"),
     ])
     func redacts(input: String, expected: String) {
         #expect(GuestFacing.redact(input) == expected)

@@ -273,6 +273,45 @@ struct CycleMachineTests {
         #expect(!sawRestartWhileRunning && polled == polls && Self.restarts(log) == 1 && Self.record(log) == .recovered)
     }
 
+    @Test("rollback: if rollback_requested cannot be written, no POST /rollback is sent and the stacks restart")
+    func rollbackRequestUnwritten() {
+        var machine = CycleMachine.live(Self.marker(.rollback))
+        var writes = 0
+        let log = Self.play(&machine) { action in
+            if case .writeMarker = action {
+                writes += 1
+                return writes == 2 ? .markerWriteFailed("read-only file system") : .markerWritten
+            }
+            return Self.world()(action)
+        }
+        #expect(!log.contains { if case .startRollback = $0 { true } else { false } })
+        #expect(Self.restarts(log) == 1 && Self.record(log) == .failed)
+    }
+
+    @Test("the bound passing during the stops ends the cycle there: nothing is started on the agent")
+    func boundWhileStopping() {
+        var machine = CycleMachine.live(Self.marker())
+        _ = machine.start()
+        _ = machine.handle(.markerWritten)
+        #expect(machine.handle(.boundReached) == [.restart(stacks: ["blog", "shop"], partialBefore: [], shuttingDown: false)])
+    }
+
+    @Test("a marker from a release without rollback_requested is treated as requested: recovery asks the agent")
+    func recoverOldRollbackMarker() {
+        var machine = CycleMachine.recovering(Self.marker(.rollback))
+        #expect(machine.start() == [.waitForOrphanedOperations(["blog", "shop"]), .findRollbackOp(afterInterval: false)])
+    }
+
+    @Test("an op the agent does not know ends the wait; a cycle another process took over neither restarts nor records")
+    func unknownOpAndTakeover() {
+        var unknown = CycleMachine.recovering(Self.marker(.rollback) { $0.rollbackOpID = "r-1" })
+        _ = unknown.start()
+        #expect(unknown.handle(.rollbackOpUnknown) == [.restart(stacks: ["blog", "shop"], partialBefore: [], shuttingDown: false)])
+        var taken = CycleMachine.recovering(Self.marker(.rollback) { $0.rollbackOpID = "r-1" })
+        _ = taken.start()
+        #expect(taken.handle(.markerTakenOver) == [] && taken.isFinished && taken.abandoned)
+    }
+
     @Test("recover --force restarts a rollback marker's stacks without asking the agent")
     func recoverForce() {
         var machine = CycleMachine.recovering(Self.marker(.rollback) { $0.rollbackOpID = "r-1" }, force: true)

@@ -158,6 +158,21 @@ struct QuiesceCycleTests {
         #expect(try rig.marker.read() == nil)
     }
 
+    @Test("a waiting rollback cycle whose marker another process finished (recover --force) lets go: no restart, no record")
+    func takenOver() async throws {
+        var settings = Self.fast
+        settings.statusPollInterval = .seconds(2)
+        let agent = FakeAgent { $0.rollbackStatusError = .connectionRefused(url: "x") }
+        let rig = try rig(agent: agent, settings: settings, clock: ManualClock())
+        let task = Task { try await rig.cycle.run(.rollback(backupID: "b-20261125T020000Z-0000aaaa")) }
+        #expect(await eventually(timeout: .seconds(30), every: .milliseconds(5)) { rig.cycle.state.waitingReason != nil })
+        try rig.marker.clear()
+        _ = try await task.value
+        #expect(!rig.stacks.events.contains("start shop"), "\(rig.stacks.events)")
+        #expect(rig.cycle.state.snapshot == .idle)
+        #expect(try rig.cycle.records.recent().isEmpty)
+    }
+
     @Test("a rollback cycle stops the stacks, rolls back, and restarts them; a second cycle meanwhile is refused")
     func rollback() async throws {
         let rig = try rig()

@@ -65,7 +65,8 @@ struct DirectoryRollback: Sendable {
         } catch {
             // Before the journal nothing destructive has happened: dropping staging is the whole undo.
             try? manager.removeItem(atPath: journal.staging)
-            throw error
+            // A killed tar reports its own error; the cause was the cancel.
+            throw Task.isCancelled ? CancellationError() : error
         }
 
         try journal.write()

@@ -1,4 +1,5 @@
 import AgentAPI
+import Foundation
 
 /// Text the agent sends to a guest, with the host's paths taken out.
 ///
@@ -10,11 +11,13 @@ enum GuestFacing {
 
     /// `text` with every absolute path replaced by ``placeholder``.
     ///
-    /// A path starts with `/` at the start of the text or after a space, quote, `=`, `(`, `[` or `:`,
-    /// and runs to the next space, quote, `)`, `]` or `,`; a trailing `.`, `:` or `;` stays outside it.
+    /// A path starts with `/` at the start of the text or after a space, a quote, `=`, `(`, `[`, `{`,
+    /// `<` or `:`, and runs to the next space, quote, bracket or `,`; a trailing `.`, `:` or `;`
+    /// stays outside it. A `file://` URL is a path too. A path with spaces loses only its first word.
     static func redact(_ text: String) -> String {
-        let starts: Set<Character> = [" ", "\t", "\n", "\"", "'", "=", "(", "[", ":", "`"]
-        let ends: Set<Character> = [" ", "\t", "\n", "\"", "'", ")", "]", ",", "`"]
+        let text = text.replacingOccurrences(of: "file://", with: "")
+        let starts: Set<Character> = [" ", "\t", "\n", "\"", "'", "=", "(", "[", "{", "<", ":", "`", "\u{201C}", "\u{2018}"]
+        let ends: Set<Character> = [" ", "\t", "\n", "\"", "'", ")", "]", "}", ">", ",", "`", "\u{201D}", "\u{2019}"]
         let trailing: Set<Character> = [".", ":", ";"]
         var result = ""
         var index = text.startIndex

@@ -68,6 +68,16 @@ extension AgentStore {
         }
     }
 
+    /// Ends a queued op as `failed`; `false` when it is no longer queued (a job claimed it meanwhile).
+    public func failQueuedOp(_ id: String, reason: String, now: Date) throws -> Bool {
+        try database.write { db in
+            try db.execute(
+                sql: "UPDATE op SET state = ?, error = ?, updated_at = ?, finished_at = ? WHERE id = ? AND state = ?",
+                arguments: [OpState.failed.rawValue, reason, now, now, id, OpState.started.rawValue])
+            return db.changesCount == 1
+        }
+    }
+
     /// The backup a rollback restores.
     public func rollbackTarget(_ id: String) throws -> String? {
         try database.read { db in try RollbackRecord.fetchOne(db, key: id)?.backupID }

@@ -16,8 +16,9 @@ public protocol BackupAgent: Sendable {
     func backups() async throws(AgentClientError) -> [BackupStatus]
     /// `GET /rollback/preflight`: whether a rollback to `backupID` would start now. Touches nothing.
     func rollbackPreflight(backupID: String) async throws(AgentClientError) -> RollbackPreflight
-    /// `POST /rollback`: restore the guest's data dir to one of its backups.
-    func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted
+    /// `POST /rollback`: restore the guest's data dir to one of its backups. The same
+    /// `idempotencyKey` always names the same op, so a lost answer can be asked for again.
+    func startRollback(backupID: String, idempotencyKey: String?) async throws(AgentClientError) -> RollbackStarted
     /// `GET /rollback/status`.
     func rollbackStatus(opID: String) async throws(AgentClientError) -> RollbackStatus
     /// `GET /rollback/status` without an id: the guest's newest rollback op, `nil` when it has none.
@@ -26,4 +27,11 @@ public protocol BackupAgent: Sendable {
     func cancelRollback(opID: String) async throws(AgentClientError) -> RollbackStatus
     /// `GET /restore-test/status`: the agent's latest restore test of the guest.
     func restoreTestStatus() async throws(AgentClientError) -> RestoreTestStatus
+}
+
+extension BackupAgent {
+    /// `POST /rollback` without an idempotency key.
+    public func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted {
+        try await startRollback(backupID: backupID, idempotencyKey: nil)
+    }
 }

@@ -60,16 +60,24 @@ public final class RollbackCoordinator: Service, Sendable {
     }
 
     /// Checks the backup belongs to the guest and passes pre-flight, then records and queues the rollback.
-    public func start(guest: GuestRecord, backupID: String) throws -> String {
+    /// - Parameter idempotencyKey: the same key from the same guest always names the same op, so a
+    ///   caller that lost the answer can ask again without starting a second rollback.
+    /// - Returns: the op id, and whether this call created it.
+    public func start(guest: GuestRecord, backupID: String, idempotencyKey: String? = nil) throws -> (opID: String, created: Bool) {
+        if let idempotencyKey, let existing = try store.rollbackOp(forKey: idempotencyKey, guest: guest.name) {
+            return (existing.id, false)
+        }
         let manifest = try preflight(guest: guest, backupID: backupID)
         let opID = OpID.make(prefix: "r", at: now())
-        switch try store.beginRollback(guest: guest.name, backupID: backupID, opID: opID, now: now()) {
+        switch try store.beginRollback(guest: guest.name, backupID: backupID, opID: opID, idempotencyKey: idempotencyKey, now: now()) {
+        case .existing(let existing):
+            return (existing, false)
         case .conflict(let inFlight):
             throw Refusal.conflict("op \(inFlight) of guest \(guest.name) is still in flight; wait for it to finish")
         case .created:
             logger.info("rollback started", metadata: ["guest": "\(guest.name)", "op_id": "\(opID)", "backup_id": "\(backupID)"])
             queue.yield(Job(opID: opID, guest: guest, backupID: backupID, manifest: manifest))
-            return opID
+            return (opID, true)
         }
     }
 

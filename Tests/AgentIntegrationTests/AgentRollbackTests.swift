@@ -112,7 +112,9 @@ struct AgentRollbackTests {
         let originalTree = try await TreeFingerprint.of(data)
         let backupsBefore = try await client.backups().count
 
-        let opID = try await client.startRollback(backupID: backupID).opID
+        let opID = try await client.startRollback(backupID: backupID, idempotencyKey: "c-cycle-1").opID
+        #expect(try await client.startRollback(backupID: backupID, idempotencyKey: "c-cycle-1").opID == opID,
+                "the same key names the same op; no second rollback starts")
         #expect(await eventually(timeout: .seconds(120), every: .milliseconds(2)) { Self.tarIsExtracting(into: data + ".felhom-staging-\(opID)") })
         let answer = try await client.cancelRollback(opID: opID)
         #expect(answer.opID == opID)

@@ -123,7 +123,7 @@ final class FakeAgent: BackupAgent, Sendable {
         return RollbackPreflight(backupID: backupID, dataBytes: 1)
     }
 
-    func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted {
+    func startRollback(backupID: String, idempotencyKey: String?) async throws(AgentClientError) -> RollbackStarted {
         let error = state.withLock { state in
             state.calls.append("rollback \(backupID)")
             return state.rollbackStartError

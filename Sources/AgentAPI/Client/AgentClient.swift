@@ -37,8 +37,9 @@ public struct AgentClient: BackupAgent {
         try await call("GET", "/backups", as: BackupList.self).value.backups
     }
 
-    public func startRollback(backupID: String) async throws(AgentClientError) -> RollbackStarted {
-        try await call("POST", "/rollback", body: RollbackRequest(backupID: backupID), as: RollbackStarted.self).value
+    public func startRollback(backupID: String, idempotencyKey: String?) async throws(AgentClientError) -> RollbackStarted {
+        let headers = idempotencyKey.map { ["Idempotency-Key: \($0)"] } ?? []
+        return try await call("POST", "/rollback", body: RollbackRequest(backupID: backupID), headers: headers, as: RollbackStarted.self).value
     }
 
     public func rollbackPreflight(backupID: String) async throws(AgentClientError) -> RollbackPreflight {

@@ -101,9 +101,13 @@ extension AgentRoutes {
         var request = request
         let body = try await request.decodeJSON(RollbackRequest.self)
         _ = try Self.require(body.backupID, .backup, field: "backup_id")
+        let key = request.headers[.idempotencyKey]
+        if let key, key.isEmpty || key.count > 200 {
+            throw AgentHTTPError.badRequest("Idempotency-Key must be 1 to 200 characters")
+        }
         do {
-            let opID = try rollbacks.start(guest: guest, backupID: body.backupID)
-            return JSONResponse.make(RollbackStarted(opID: opID), status: .accepted)
+            let (opID, created) = try rollbacks.start(guest: guest, backupID: body.backupID, idempotencyKey: key)
+            return JSONResponse.make(RollbackStarted(opID: opID), status: created ? .accepted : .ok)
         } catch let refusal as RollbackCoordinator.Refusal {
             throw AgentHTTPError(refusal)
         }

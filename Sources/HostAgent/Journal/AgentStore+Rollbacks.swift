@@ -21,13 +21,20 @@ struct RollbackRecord: Codable, Sendable, Equatable, FetchableRecord, Persistabl
 /// What `POST /rollback` led to.
 public enum BeginRollbackOutcome: Sendable, Equatable {
     case created(opID: String)
+    /// The idempotency key already names this op; nothing new was started.
+    case existing(opID: String)
     case conflict(inFlightID: String)
 }
 
 extension AgentStore {
-    /// Records a rollback op unless another op of the guest is in flight.
-    public func beginRollback(guest: String, backupID: String, opID: String, now: Date) throws -> BeginRollbackOutcome {
+    /// Records a rollback op unless another op of the guest is in flight, or `idempotencyKey` already names one.
+    public func beginRollback(guest: String, backupID: String, opID: String, idempotencyKey: String? = nil, now: Date) throws -> BeginRollbackOutcome {
         try database.write { db in
+            if let idempotencyKey, let existing = try OpRecord
+                .filter(Column("guest") == guest && Column("kind") == OpKind.rollback.rawValue && Column("idempotency_key") == idempotencyKey)
+                .fetchOne(db) {
+                return .existing(opID: existing.id)
+            }
             if let running = try OpRecord
                 .filter(Column("guest") == guest && Column("kind") != OpKind.restoreTest.rawValue)
                 .filter([OpState.started.rawValue, OpState.running.rawValue].contains(Column("state")))
@@ -35,7 +42,7 @@ extension AgentStore {
                 return .conflict(inFlightID: running.id)
             }
             try OpRecord(
-                id: opID, kind: .rollback, guest: guest, idempotencyKey: nil, state: .started, error: nil,
+                id: opID, kind: .rollback, guest: guest, idempotencyKey: idempotencyKey, state: .started, error: nil,
                 createdAt: now, updatedAt: now, finishedAt: nil
             ).insert(db)
             try RollbackRecord(id: opID, guest: guest, backupID: backupID, preRollbackBackupID: nil).insert(db)
@@ -47,6 +54,15 @@ extension AgentStore {
     public func rollbackOp(_ id: String, guest: String) throws -> OpRecord? {
         try database.read { db in
             try OpRecord.filter(Column("id") == id && Column("guest") == guest && Column("kind") == OpKind.rollback.rawValue).fetchOne(db)
+        }
+    }
+
+    /// The rollback op `idempotencyKey` names for `guest`, if any.
+    public func rollbackOp(forKey idempotencyKey: String, guest: String) throws -> OpRecord? {
+        try database.read { db in
+            try OpRecord.filter(
+                Column("guest") == guest && Column("kind") == OpKind.rollback.rawValue && Column("idempotency_key") == idempotencyKey
+            ).fetchOne(db)
         }
     }
 

@@ -128,7 +128,8 @@ struct CycleDriver: Sendable {
             return true  // unreadable: keep going; the stacks still need this run
         }
         guard let onDisk else { return false }
-        return onDisk.cycleID == mine.cycleID && (onDisk.ownerPID == nil || onDisk.ownerPID == getpid())
+        // A dead owner is still ours: recovery may have failed to write its own pid over it.
+        return onDisk.cycleID == mine.cycleID && !MarkerFile.isOwnedByLiveController(onDisk)
     }
 
     /// Waits one status-poll interval, less when a bound still ahead comes first or a shutdown begins.
@@ -188,13 +189,17 @@ struct CycleDriver: Sendable {
                 return .startFailed("\(error)")
             }
 
-        case .startRollback(let backupID):
+        case .startRollback(let backupID, let key, _):
             do {
-                let opID = try await requireAgent().startRollback(backupID: backupID).opID
+                let opID = try await requireAgent().startRollback(backupID: backupID, idempotencyKey: key).opID
                 logger.info("rollback started", metadata: metadata.merging(["backup_id": "\(backupID)", "op_id": "\(opID)"]) { $1 })
                 return .rollbackStarted(opID: opID)
             } catch {
-                return .startFailed("\(error)")
+                let status = error.httpStatus ?? 0
+                if !(400..<500).contains(status) {
+                    logWaiting(for: nil, error: error, run: &run, metadata: metadata)
+                }
+                return .startFailed("\(error)", definite: (400..<500).contains(status))
             }
 
         case .pollBackup(let backupID, _):
@@ -339,7 +344,7 @@ extension CycleMachine.Action {
     /// Actions the driver performs only after one status-poll interval.
     var waitsFirst: Bool {
         switch self {
-        case .pollBackup(_, let after), .pollRollback(_, let after), .findRollbackOp(let after): after
+        case .pollBackup(_, let after), .pollRollback(_, let after), .findRollbackOp(let after), .startRollback(_, _, let after): after
         default: false
         }
     }
@@ -348,6 +353,8 @@ extension CycleMachine.Action {
     var isWaitPoint: Bool {
         switch self {
         case .stop, .pollBackup, .pollRollback, .findRollbackOp: true
+        // A retry of a POST whose answer was lost; the first POST goes out as soon as the stops are done.
+        case .startRollback(_, _, let retry): retry
         default: false
         }
     }

@@ -23,8 +23,9 @@ public struct CycleMachine: Sendable, Equatable {
         case stopFailed(stack: String, error: String)
         case backupStarted(backupID: String, phase: BackupPhase)
         case rollbackStarted(opID: String)
-        /// `POST /backup` or `POST /rollback` failed; for a rollback the op may exist anyway.
-        case startFailed(String)
+        /// `POST /backup` or `POST /rollback` failed. `definite` when the agent refused (4xx):
+        /// otherwise the request may have reached it, and a rollback op may exist.
+        case startFailed(String, definite: Bool = true)
         case backupPolled(BackupPhase, error: String?)
         case rollbackPolled(RollbackPhase, error: String?)
         /// The agent's newest rollback op of this guest, asked for when the op id is unknown; `nil` for none.
@@ -48,7 +49,8 @@ public struct CycleMachine: Sendable, Equatable {
         case waitForOrphanedOperations([String])
         case stop(String)
         case startBackup(idempotencyKey: String, stacks: [String])
-        case startRollback(backupID: String)
+        /// With the cycle id as its idempotency key, so a retry never starts a second op.
+        case startRollback(backupID: String, idempotencyKey: String, afterInterval: Bool)
         /// `afterInterval`: wait the status poll interval first.
         case pollBackup(backupID: String, afterInterval: Bool)
         case pollRollback(opID: String, afterInterval: Bool)
@@ -88,6 +90,8 @@ public struct CycleMachine: Sendable, Equatable {
     /// Another process took the cycle over; this run neither restarts nor records.
     public private(set) var abandoned = false
     private var cancelRequested = false
+    /// A `POST /rollback` has been sent, so an op may exist even without an answer.
+    private var rollbackPosted = false
 
     /// A live cycle whose marker names `marker.stacks`; nothing has been written or stopped yet.
     public static func live(_ marker: QuiesceMarker) -> CycleMachine {
@@ -100,7 +104,7 @@ public struct CycleMachine: Sendable, Equatable {
     /// The recovery of a cycle whose marker survived its controller.
     public static func recovering(_ marker: QuiesceMarker, force: Bool = false) -> CycleMachine {
         var machine = CycleMachine(marker: marker, isRecovery: true, force: force, stage: .waitingForAgent)
-        machine.failure = "the controller stopped during this cycle; its stacks were restarted at the next start"
+        machine.failure = "the controller stopped during this cycle; the next start finished it"
         return machine
     }
 
@@ -148,7 +152,7 @@ public struct CycleMachine: Sendable, Equatable {
             return [.record(.failed)]
         case (.requestingRollback, .markerWritten):
             stage = .startingOp
-            return [.startRollback(backupID: marker.backupID ?? "")]
+            return [.startRollback(backupID: marker.backupID ?? "", idempotencyKey: marker.cycleID, afterInterval: false)]
         case (.requestingRollback, .markerWriteFailed(let error)):
             // Without it on disk a crash after the POST would look like no rollback at all.
             failure = "writing the marker before POST /rollback: \(error); no rollback was started"
@@ -177,13 +181,37 @@ public struct CycleMachine: Sendable, Equatable {
             marker.rollbackOpID = opID
             phaseReached = .queued
             stage = .waitingForAgent
-            return [.writeMarker(marker)] + (shuttingDown ? cancel(opID) : [.pollRollback(opID: opID, afterInterval: false)])
-        case (.startingOp, .startFailed(let error)):
-            failure = isRollback ? "starting the rollback: \(error)" : "starting the backup: \(error)"
-            guard isRollback else { return finish() }
-            // The request may have reached the agent before the answer was lost.
+            return [.writeMarker(marker)] + (shuttingDown || boundReached ? cancel(opID) : [.pollRollback(opID: opID, afterInterval: false)])
+        case (.startingOp, .startFailed(let error, let definite)):
+            guard isRollback else {
+                failure = "starting the backup: \(error)"
+                return finish()
+            }
+            if definite, !rollbackPosted {
+                failure = "the agent refused the rollback: \(error)"
+                return finish()
+            }
+            if definite {
+                // A retry under our key was refused, so the key names no op; the newest op of the
+                // guest says whether an earlier POST is still being taken in. Its state decides.
+                failure = "the agent refused the rollback: \(error)"
+                stage = .waitingForAgent
+                return [.findRollbackOp(afterInterval: false)]
+            }
+            rollbackPosted = true
+            // The request may have reached the agent: ask again under the same key until the answer is
+            // definite. The same key never starts a second op, and without an answer nothing restarts.
+            return [.startRollback(backupID: marker.backupID ?? "", idempotencyKey: marker.cycleID, afterInterval: true)]
+        case (.startingOp, .boundReached) where !(isRollback && rollbackPosted):
+            boundReached = true
+            failure = "max_quiesce_seconds reached before anything was started on the agent"
+            return finish()
+        case (.startingOp, .boundReached):
+            // No more POSTs, which could start an op only to cancel it: find the one that may exist, and cancel it.
+            boundReached = true
+            failure = "max_quiesce_seconds reached during the rollback; it was cancelled on the agent, and the stacks restart on the data it leaves"
             stage = .waitingForAgent
-            return [.findRollbackOp(afterInterval: false)]
+            return cancel(nil)
 
         case (.waitingForAgent, .backupPolled(let phase, let error)):
             phaseReached = phase
@@ -238,10 +266,14 @@ public struct CycleMachine: Sendable, Equatable {
             case .stopping:
                 failure = failure ?? "the controller is shutting down"
                 return finish()
+            case .startingOp where isRollback && rollbackPosted:
+                // A POST may have started an op: find it and cancel it, rather than post again.
+                failure = failure ?? "the controller is shutting down; the rollback was cancelled on the agent"
+                stage = .waitingForAgent
+                return cancel(nil)
             case .startingOp:
-                // The start is in flight; its answer decides (a rollback op is cancelled once known).
                 failure = failure ?? "the controller is shutting down"
-                return []
+                return finish()
             case .waitingForAgent where isRollback && !force:
                 failure = failure ?? "the controller is shutting down; the rollback was cancelled on the agent"
                 return cancelRequested ? [] : cancel(marker.rollbackOpID)

@@ -157,7 +157,7 @@ struct CycleMachineTests {
         var machine = CycleMachine.live(Self.marker(.rollback))
         let log = Self.play(&machine, world: Self.world())
         let requested = Self.marker(.rollback) { $0.rollbackRequested = true }
-        let post = log.firstIndex(of: .startRollback(backupID: "b-20261125T020000Z-0000aaaa"))
+        let post = log.firstIndex(of: .startRollback(backupID: "b-20261125T020000Z-0000aaaa", idempotencyKey: "c-1", afterInterval: false))
         #expect(post != nil && log[post! - 1] == .writeMarker(requested))
         #expect(log.contains(.writeMarker(Self.marker(.rollback) { $0.rollbackRequested = true; $0.rollbackOpID = "r-1" })))
         #expect(Self.restarts(log) == 1 && Self.record(log) == .succeeded)
@@ -201,21 +201,95 @@ struct CycleMachineTests {
         #expect(machine.isFinished)
     }
 
-    @Test("rollback whose POST failed: look for the op it may have started, and wait for it")
+    @Test("rollback whose POST lost its answer: ask again under the same key, never restart without a definite answer")
     func rollbackStartLost() {
         var machine = CycleMachine.live(Self.marker(.rollback))
+        var posts: [Action] = []
         var polls = 0
         let log = Self.play(&machine) { action in
             switch action {
-            case .startRollback: return .startFailed("connection reset")
-            case .findRollbackOp: return .rollbackOpFound(opID: "r-9", phase: .running)
+            case .startRollback:
+                posts.append(action)
+                return posts.count < 4 ? .startFailed("connection reset", definite: false) : .rollbackStarted(opID: "r-9")
             case .pollRollback:
                 polls += 1
                 return .rollbackPolled(polls < 3 ? .running : .done, error: nil)
             default: return Self.world()(action)
             }
         }
-        #expect(log.contains(.pollRollback(opID: "r-9", afterInterval: true)) && polls == 3 && Self.restarts(log) == 1)
+        let retry = Action.startRollback(backupID: "b-20261125T020000Z-0000aaaa", idempotencyKey: "c-1", afterInterval: true)
+        #expect(posts.count == 4 && posts.dropFirst().allSatisfy { $0 == retry })
+        let firstRestart = log.firstIndex { if case .restart = $0 { true } else { false } }!
+        #expect(log[..<firstRestart].contains(.pollRollback(opID: "r-9", afterInterval: true)) && polls == 3 && Self.restarts(log) == 1)
+        #expect(Self.record(log) == .succeeded)
+    }
+
+    @Test("rollback refused outright (4xx) on the first POST: nothing started, the stacks restart")
+    func rollbackRefused() {
+        var machine = CycleMachine.live(Self.marker(.rollback))
+        let log = Self.play(&machine) { action in
+            if case .startRollback = action { return .startFailed("409 conflict", definite: true) }
+            return Self.world()(action)
+        }
+        #expect(Self.restarts(log) == 1 && Self.record(log) == .failed)
+    }
+
+    @Test("rollback: a retry under the same key refused outright asks for the guest's newest op, and waits while it runs")
+    func rollbackRetryRefused() {
+        func play(newest: RollbackPhase?) -> (log: [Action], machine: CycleMachine) {
+            var machine = CycleMachine.live(Self.marker(.rollback))
+            var posts = 0
+            let log = Self.play(&machine) { action in
+                switch action {
+                case .startRollback:
+                    posts += 1
+                    return .startFailed(posts == 1 ? "timeout" : "409 conflict", definite: posts > 1)
+                case .findRollbackOp: return .rollbackOpFound(opID: newest.map { _ in "r-7" }, phase: newest)
+                case .pollRollback: return .rollbackPolled(.done, error: nil)
+                default: return Self.world()(action)
+                }
+            }
+            return (log, machine)
+        }
+        let none = play(newest: nil)
+        #expect(none.log.contains(.findRollbackOp(afterInterval: false)) && Self.restarts(none.log) == 1)
+        #expect(Self.record(none.log) == .failed && none.machine.failure?.contains("refused") == true)
+
+        let running = play(newest: .running)
+        let firstRestart = running.log.firstIndex { if case .restart = $0 { true } else { false } }!
+        #expect(running.log[..<firstRestart].contains(.pollRollback(opID: "r-7", afterInterval: true)))
+        #expect(Self.restarts(running.log) == 1 && Self.record(running.log) == .succeeded)
+    }
+
+    @Test("rollback: shutdown or the bound while a POST has no answer posts no more; it finds the op, cancels it, or leaves the stacks down")
+    func rollbackInterruptedWithoutAnswer() {
+        func unanswered() -> CycleMachine {
+            var machine = CycleMachine.live(Self.marker(.rollback))
+            _ = Self.play(&machine, limit: 5) { action in
+                if case .startRollback = action { return .startFailed("timeout", definite: false) }
+                return Self.world()(action)
+            }
+            return machine
+        }
+        for interruption in [Event.shutdownRequested, .boundReached] {
+            var machine = unanswered()
+            #expect(machine.handle(interruption) == [.findRollbackOp(afterInterval: false)], "\(interruption)")
+            #expect(machine.isWaitingForRollbackOp)
+            #expect(machine.handle(.rollbackOpFound(opID: "r-2", phase: .running)) == [
+                .writeMarker(Self.marker(.rollback) { $0.rollbackRequested = true; $0.rollbackOpID = "r-2" }),
+                .cancelRollback(opID: "r-2"), .pollRollback(opID: "r-2", afterInterval: false),
+            ])
+            #expect(machine.handle(.rollbackPolled(.failed, error: "cancelled")).contains { if case .restart = $0 { true } else { false } })
+        }
+        var nothing = unanswered()
+        _ = nothing.handle(.boundReached)
+        #expect(nothing.handle(.rollbackOpFound(opID: nil, phase: nil)).contains { if case .restart = $0 { true } else { false } },
+                "no op exists: nothing can swap the data, so the stacks come back")
+
+        var silent = unanswered()
+        _ = silent.handle(.shutdownRequested)
+        #expect(silent.handle(.pollFailed("timeout")) == [.findRollbackOp(afterInterval: true)])
+        #expect(silent.handle(.shutdownBudgetSpent) == [.record(.failed)])
     }
 
     @Test("recovery of a backup marker, at each state it can be found in", arguments: [

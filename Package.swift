@@ -119,6 +119,7 @@ let package = Package(
         .target(
             name: "Stacks",
             dependencies: [
+                "DurableFiles",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -209,7 +210,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StacksTests",
-            dependencies: ["Stacks", "TestSupport"],
+            dependencies: ["Stacks", "TestSupport", .product(name: "Yams", package: "Yams")],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),

@@ -14,6 +14,8 @@ import Yams
 ///   command_timeout_seconds: 120
 ///   operation_timeout_seconds: { up: 600 }   # optional, per operation
 ///   lock_wait_seconds: 30                    # optional
+///   resolve_timeout_seconds: 30              # optional: how long `compose config` may take per stack
+///   resolve_memory_mb: 512                   # optional: its data-segment limit
 /// agent: { url: https://127.0.0.1:8443, token_file: /etc/felhom/agent-token, pin_sha256: "sha256//..." }
 /// quiesce: { enabled: true, poll_interval_seconds: 60, status_poll_interval_seconds: 2, max_quiesce_seconds: 1800 }
 /// api: { listen: 127.0.0.1:8080, token_file: /etc/felhom/api-token }   # optional: connections: {...}, see ConnectionLimits
@@ -40,7 +42,8 @@ struct ControllerConfig: Sendable {
             protectedStacks: Set(protectedStacks),
             docker: docker,
             lockDirectory: stateDirectory + "/locks",
-            lockWait: lockWait
+            lockWait: lockWait,
+            resolutionCache: stateDirectory + "/compose-cache.json"
         )
     }
 
@@ -74,7 +77,10 @@ struct ControllerConfig: Sendable {
         var docker = DockerSettings()
         var lockWait = Duration.seconds(30)
         if let node = top["docker"] {
-            let section = try reader.mapping(node, key: "docker", allowed: ["binary", "command_timeout_seconds", "operation_timeout_seconds", "lock_wait_seconds"])
+            let section = try reader.mapping(node, key: "docker", allowed: [
+                "binary", "command_timeout_seconds", "operation_timeout_seconds", "lock_wait_seconds",
+                "resolve_timeout_seconds", "resolve_memory_mb",
+            ])
             if let binary = section["binary"] {
                 docker.binary = try reader.string(binary, key: "docker.binary")
                 if docker.binary.isEmpty {
@@ -94,6 +100,13 @@ struct ControllerConfig: Sendable {
             }
             if let wait = section["lock_wait_seconds"] {
                 lockWait = try reader.positiveSeconds(wait, key: "docker.lock_wait_seconds")
+            }
+            if let timeout = section["resolve_timeout_seconds"] {
+                docker.resolveTimeout = try reader.positiveSeconds(timeout, key: "docker.resolve_timeout_seconds")
+            }
+            if let memory = section["resolve_memory_mb"] {
+                // Below about 100 MiB compose's Go runtime cannot start at all.
+                docker.resolveMemoryBytes = try reader.integer(memory, key: "docker.resolve_memory_mb", minimum: 128) << 20
             }
         }
         var config = ControllerConfig(

@@ -25,7 +25,7 @@ struct APIError: Error, Sendable {
         case .invalidName: .badRequest
         case .unknownStack: .notFound
         case .protected, .unmanaged: .forbidden
-        case .notDeployed, .busy: .conflict
+        case .notDeployed, .busy, .ambiguousProject: .conflict
         case .timeout: .gatewayTimeout
         case .dockerUnavailable, .cancelled: .serviceUnavailable
         case .malformedComposeFile: .unprocessableContent

@@ -86,7 +86,7 @@ public struct ContainerInventory: Sendable {
                 exitCode: container.state.exitCode,
                 startedAt: container.state.startedAt,
                 isOneOff: labels["com.docker.compose.oneoff"]?.lowercased() == "true",
-                isProtected: labels[ComposeFileSummary.protectedLabel] == "true"
+                isProtected: labels[ComposeProject.protectedLabel] == "true"
             )
         }
     }

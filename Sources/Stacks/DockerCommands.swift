@@ -13,7 +13,11 @@ public struct DockerCommands: Sendable {
     }
 
     /// The compose commands that perform `operation`, run in order:
-    /// `docker compose --project-name … --project-directory … --file … <subcommand>`.
+    /// `docker compose --project-name … --project-directory … <subcommand>`.
+    ///
+    /// No `--file`: compose then reads the same files a plain `docker compose` in the stack's
+    /// directory would (the override file, `COMPOSE_FILE` and `COMPOSE_PROFILES` from `.env`).
+    /// The project name is the one compose resolved for the directory.
     ///
     /// `restart` is `stop` then `start`: compose's own `restart` restarts all
     /// services at once, so a service with `network_mode: "service:x"` can come
@@ -33,12 +37,25 @@ public struct DockerCommands: Sendable {
                     "compose",
                     "--project-name", stack.name.rawValue,
                     "--project-directory", stack.directory,
-                    "--file", stack.composeFile,
                 ] + subcommand,
                 workingDirectory: stack.directory,
                 timeout: settings.timeout(for: operation)
             )
         }
+    }
+
+    /// `docker compose config --format json` for the stack in `directory`, under
+    /// `prlimit --data` so that a file built to explode in memory cannot take the controller's host with it.
+    public func resolveConfig(directory: String) -> DockerCommand {
+        DockerCommand(
+            executable: "prlimit",
+            arguments: [
+                "--data=\(settings.resolveMemoryBytes)", "--",
+                settings.binary, "compose", "--project-directory", directory, "config", "--format", "json",
+            ],
+            workingDirectory: directory,
+            timeout: settings.resolveTimeout
+        )
     }
 
     /// The ids of every compose-managed container, running or not.

@@ -1,4 +1,5 @@
-/// Lists stacks with their status, at a constant cost of at most two docker calls.
+/// Lists stacks with their status: two docker calls for the containers, plus one compose
+/// resolution for each stack whose files changed since the last listing.
 public struct StackCatalog: Sendable {
     public var configuration: StacksConfiguration
     public var runner: any CommandRunner
@@ -10,16 +11,23 @@ public struct StackCatalog: Sendable {
 
     /// Every stack in `stacks_dir`, plus the compose projects docker knows that it lacks.
     public func list() async throws(StackError) -> [StackInfo] {
-        let directories = try StackDirectory.discover(in: configuration.stacksDirectory)
-        let entries = directories.map { directory in
-            StackStatusResolver.Entry(
-                directory: directory,
-                summary: Result { () throws(ComposeFileError) in try ComposeFileSummary.load(path: directory.composeFile) }
-            )
-        }
+        let entries = try await entries()
         let inventory = ContainerInventory(commands: DockerCommands(settings: configuration.docker), runner: runner)
         let containers = try await inventory.containers()
         return StackStatusResolver(protectedStacks: configuration.protectedStacks).resolve(entries: entries, containers: containers)
+    }
+
+    /// Every stack directory with compose's resolution of it; from the cache while its files are unchanged.
+    /// A directory whose name is invalid is never handed to compose.
+    public func entries() async throws(StackError) -> [StackStatusResolver.Entry] {
+        let directories = try StackDirectory.discover(in: configuration.stacksDirectory)
+        let resolvable = directories.filter { StackName.isValid($0.directoryName) }
+        let projects = await configuration.resolver(runner: runner).resolve(resolvable)
+        return directories.map { directory in
+            let project = projects[directory.path]
+                ?? .failure(ComposeFileError(path: directory.path, message: "not resolved: the directory's name is not a valid stack name"))
+            return StackStatusResolver.Entry(directory: directory, project: project)
+        }
     }
 
     /// One stack by name.

@@ -5,20 +5,16 @@ public struct StackDirectory: Sendable, Equatable {
     /// The file names compose looks for, in the order it prefers them.
     public static let composeFileNames = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"]
 
-    /// The directory's name, which may not be a valid ``StackName``.
+    /// The directory's name, which may not be a valid ``StackName``; compose's project name may differ.
     public var directoryName: String
     public var path: String
+    /// The first compose file compose would find here; it may read more (override files, `COMPOSE_FILE`).
     public var composeFile: String
 
     public init(directoryName: String, path: String, composeFile: String) {
         self.directoryName = directoryName
         self.path = path
         self.composeFile = composeFile
-    }
-
-    /// The stack this directory manages, or `nil` when its name is invalid.
-    public var managedStack: ManagedStack? {
-        StackName(directoryName).map { ManagedStack(name: $0, directory: path, composeFile: composeFile) }
     }
 
     /// Every stack directory under `stacksDirectory`, sorted by name.
@@ -54,7 +50,8 @@ public struct StackDirectory: Sendable, Equatable {
     }
 }
 
-/// A stack whose name is valid and whose directory is in `stacks_dir`: the only kind docker is asked to operate.
+/// A stack whose directory is in `stacks_dir` and whose project name, as compose resolves it, is
+/// valid and its own: the only kind docker is asked to operate.
 public struct ManagedStack: Sendable, Equatable {
     public var name: StackName
     public var directory: String

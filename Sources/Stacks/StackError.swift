@@ -19,6 +19,7 @@ public struct StackError: Error, Sendable, Equatable, CustomStringConvertible {
             case dockerUnavailable = "docker_unavailable"
             case cancelled
             case localStateUnusable = "local_state_unusable"
+            case ambiguousProject = "ambiguous_project"
         }
         private let value: Value
 
@@ -46,6 +47,8 @@ public struct StackError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let cancelled = Code(value: .cancelled)
         /// A local directory the controller needs (`stacks_dir`, the lock directory) cannot be used.
         public static let localStateUnusable = Code(value: .localStateUnusable)
+        /// Compose resolves two stack directories to the same project name; neither is operated on.
+        public static let ambiguousProject = Code(value: .ambiguousProject)
 
         /// A stable snake_case identifier, used in JSON error bodies.
         public var description: String { value.rawValue }
@@ -107,6 +110,8 @@ public struct StackError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(action) was cancelled and docker was killed; check the containers with `docker compose ps`"
         case .localStateUnusable:
             return "\(action) failed\(extra); check that the directory exists and is writable"
+        case .ambiguousProject:
+            return "\(action) refused: compose resolves more than one directory to this project name\(extra); give each its own `name:` or rename one"
         default:
             return "\(action) failed\(extra)\(docker)"
         }

@@ -22,16 +22,13 @@ public struct StackOperations: Sendable {
     /// - Parameter force: allows `stop`, `restart` and `down` on a protected stack.
     public func perform(_ operation: StackOperation, on name: String, force: Bool = false) async throws(StackError) {
         let stackName = try StackName(validating: name)
-        let stack = try await resolve(stackName)
-        if operation.takesServicesDown, !force {
-            let summary = Result { () throws(ComposeFileError) in try ComposeFileSummary.load(path: stack.composeFile) }
-            if await isProtected(stack, summary: summary) {
-                // Refused either way; an unreadable file is the more useful thing to say.
-                if case .failure(let error) = summary {
-                    throw StackError(code: .malformedComposeFile, stack: name, composeFile: stack.composeFile, stderr: error.message)
-                }
-                throw StackError(code: .protected, stack: name, operation: operation)
+        let (stack, project) = try await resolve(stackName)
+        if operation.takesServicesDown, !force, await isProtected(stack, project: project) {
+            // Refused either way; files compose cannot resolve are the more useful thing to say.
+            if case .failure(let error) = project {
+                throw StackError(code: .malformedComposeFile, stack: name, composeFile: stack.composeFile, stderr: error.message)
             }
+            throw StackError(code: .protected, stack: name, operation: operation)
         }
         let lock = StackLock(lockDirectory: configuration.lockDirectory, wait: configuration.lockWait)
         let commands = DockerCommands(settings: configuration.docker).compose(operation, stack)
@@ -40,7 +37,7 @@ public struct StackOperations: Sendable {
             for command in commands {
                 let output = try await runner.runMapped(command, stack: name, operation: operation)
                 guard output.succeeded else {
-                    throw classifyFailure(output, stack: stack, operation: operation)
+                    throw classifyFailure(output, stack: stack, operation: operation, project: project)
                 }
             }
         }
@@ -50,10 +47,16 @@ public struct StackOperations: Sendable {
         ])
     }
 
-    private func resolve(_ name: StackName) async throws(StackError) -> ManagedStack {
-        if let directory = StackDirectory.find(named: name.rawValue, in: configuration.stacksDirectory),
-           let stack = directory.managedStack {
-            return stack
+    /// The directory whose project compose resolves to `name`.
+    private func resolve(_ name: StackName) async throws(StackError) -> (ManagedStack, Result<ComposeProject, ComposeFileError>) {
+        let entries = try await StackCatalog(configuration: configuration, runner: runner).entries()
+        switch StackStatusResolver.target(name, entries: entries) {
+        case .managed(let stack, let project):
+            return (stack, project)
+        case .ambiguous(let directories):
+            throw StackError(code: .ambiguousProject, stack: name.rawValue, detail: directories.joined(separator: ", "))
+        case .none:
+            break
         }
         // Only on this error path is docker asked, to tell "unmanaged" from "unknown".
         let inventory = ContainerInventory(commands: DockerCommands(settings: configuration.docker), runner: runner)
@@ -63,25 +66,28 @@ public struct StackOperations: Sendable {
         throw StackError(code: .unknownStack, stack: name.rawValue)
     }
 
-    /// ``StackProtection``'s answer, with the containers' labels: they hold what compose resolved
-    /// at deploy time, which our own reading of the file can miss (`include:`, `extends`, `.env`).
-    private func isProtected(_ stack: ManagedStack, summary: Result<ComposeFileSummary, ComposeFileError>) async -> Bool {
+    /// ``StackProtection``'s answer, with the containers' labels: they hold what compose resolved at
+    /// deploy time, which may differ from what the files resolve to now.
+    private func isProtected(_ stack: ManagedStack, project: Result<ComposeProject, ComposeFileError>) async -> Bool {
         let name = stack.name.rawValue
-        // Docker is asked only when the config and the file do not already decide.
-        if StackProtection.isProtected(name: name, configured: configuration.protectedStacks, summary: summary, containers: []) { return true }
+        // Docker is asked only when the config and the files do not already decide.
+        if StackProtection.isProtected(name: name, configured: configuration.protectedStacks, project: project, containers: []) { return true }
         let inventory = ContainerInventory(commands: DockerCommands(settings: configuration.docker), runner: runner)
-        // Without docker the compose command below fails as well; the file and the config still decide here.
+        // Without docker the compose command below fails as well; the files and the config still decide here.
         let containers = ((try? await inventory.containers()) ?? []).filter { $0.project == name }
-        return StackProtection.isProtected(name: name, configured: configuration.protectedStacks, summary: summary, containers: containers)
+        return StackProtection.isProtected(name: name, configured: configuration.protectedStacks, project: project, containers: containers)
     }
 
-    private func classifyFailure(_ output: CommandOutput, stack: ManagedStack, operation: StackOperation) -> StackError {
+    private func classifyFailure(
+        _ output: CommandOutput, stack: ManagedStack, operation: StackOperation, project: Result<ComposeProject, ComposeFileError>
+    ) -> StackError {
         let stderr = output.standardError.trimmedWhitespace
         let fileName = stack.composeFile.split(separator: "/").last.map(String.init) ?? stack.composeFile
+        let unresolved = if case .failure = project { true } else { false }
         let code: StackError.Code
         if stderr.contains("no container found") || stderr.contains("has no container to start") {
             code = .notDeployed
-        } else if stderr.contains(fileName) || stderr.contains("yaml:") || (try? ComposeFileSummary.load(path: stack.composeFile)) == nil {
+        } else if unresolved || stderr.contains(fileName) || stderr.contains("yaml:") {
             code = .malformedComposeFile
         } else {
             code = .commandFailed

@@ -4,18 +4,19 @@
 ///
 /// A stack is protected when any of these holds:
 /// - its name is in the config's `protected` list;
-/// - one of its containers carries `eu.felhom.protected=true`, which is what compose resolved
-///   when it deployed the stack, whatever the file says now (`include:`, `extends`, `.env`…);
-/// - its compose file marks a service so;
-/// - its compose file cannot be read: nothing then proves it safe to stop.
+/// - compose's resolution of its files labels a service `eu.felhom.protected=true`;
+/// - one of its containers carries that label, which is what compose resolved when it was
+///   deployed, whatever the files say now;
+/// - compose cannot resolve its files: nothing then proves it safe to stop.
 public enum StackProtection {
+    /// - Parameter project: compose's resolution, or `nil` for a project with no directory here.
     public static func isProtected(
-        name: String, configured: Set<String>, summary: Result<ComposeFileSummary, ComposeFileError>?, containers: [ComposeContainer]
+        name: String, configured: Set<String>, project: Result<ComposeProject, ComposeFileError>?, containers: [ComposeContainer]
     ) -> Bool {
         if configured.contains(name) { return true }
         if containers.contains(where: \.isProtected) { return true }
-        switch summary {
-        case .success(let summary): return summary.hasProtectedService
+        switch project {
+        case .success(let project): return project.isProtected
         case .failure: return true
         case nil: return false
         }

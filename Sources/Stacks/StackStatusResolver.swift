@@ -9,63 +9,103 @@ public struct StackStatusResolver: Sendable {
         self.protectedStacks = protectedStacks
     }
 
-    /// A stack directory together with its compose file's summary, or the reason it has none.
+    /// A stack directory together with compose's resolution of it, or the reason there is none.
+    /// Directories whose names are invalid are never resolved; their `project` is a failure.
     public struct Entry: Sendable {
         public var directory: StackDirectory
-        public var summary: Result<ComposeFileSummary, ComposeFileError>
+        public var project: Result<ComposeProject, ComposeFileError>
 
-        public init(directory: StackDirectory, summary: Result<ComposeFileSummary, ComposeFileError>) {
+        public init(directory: StackDirectory, project: Result<ComposeProject, ComposeFileError>) {
             self.directory = directory
-            self.summary = summary
+            self.project = project
         }
+
+        /// The name the stack goes by: compose's project name, or the directory's when compose could not say.
+        var name: String {
+            if case .success(let project) = project { return project.name }
+            return directory.directoryName
+        }
+    }
+
+    /// Which directory a stack name means, for an operation.
+    public enum Target: Sendable, Equatable {
+        case managed(ManagedStack, project: Result<ComposeProject, ComposeFileError>)
+        /// Two or more directories resolve to the name: their paths.
+        case ambiguous([String])
+        case none
+    }
+
+    /// The directory whose stack is called `name`, if exactly one is.
+    public static func target(_ name: StackName, entries: [Entry]) -> Target {
+        let matches = entries.filter { StackName.isValid($0.directory.directoryName) && $0.name == name.rawValue }
+        guard let entry = matches.first else { return .none }
+        guard matches.count == 1 else { return .ambiguous(matches.map(\.directory.path)) }
+        let stack = ManagedStack(name: name, directory: entry.directory.path, composeFile: entry.directory.composeFile)
+        return .managed(stack, project: entry.project)
     }
 
     /// Every managed, invalid and unmanaged stack, sorted by name.
     public func resolve(entries: [Entry], containers: [ComposeContainer]) -> [StackInfo] {
         let byProject = Dictionary(grouping: containers.filter { !$0.isOneOff }, by: \.project)
+        let valid = entries.filter { StackName.isValid($0.directory.directoryName) }
+        let claims = Dictionary(grouping: valid, by: \.name)
         var stacks: [StackInfo] = []
         var managedNames: Set<String> = []
 
         for entry in entries {
-            guard StackName.isValid(entry.directory.directoryName) else {
-                stacks.append(StackInfo(
-                    name: entry.directory.directoryName, status: .invalid,
-                    protected: protectedStacks.contains(entry.directory.directoryName),
-                    services: [], directory: entry.directory.path, composeFile: entry.directory.composeFile,
-                    problem: "the name does not match ^[a-z0-9][a-z0-9_-]{0,62}$; docker is never asked about it"
-                ))
+            let directory = entry.directory
+            guard StackName.isValid(directory.directoryName) else {
+                stacks.append(invalid(directory, name: directory.directoryName, protected: protectedStacks.contains(directory.directoryName),
+                    problem: "the name does not match ^[a-z0-9][a-z0-9_-]{0,62}$; docker is never asked about it"))
                 continue
             }
-            let name = entry.directory.directoryName
+            let name = entry.name
             managedNames.insert(name)
+            let protectedHere = StackProtection.isProtected(
+                name: name, configured: protectedStacks, project: entry.project, containers: byProject[name] ?? [])
+            guard StackName.isValid(name) else {
+                stacks.append(invalid(directory, name: directory.directoryName, protected: protectedHere,
+                    problem: "compose resolves the project name \"\(name)\", which does not match ^[a-z0-9][a-z0-9_-]{0,62}$; set a `name:` that does"))
+                continue
+            }
+            if let claimants = claims[name], claimants.count > 1 {
+                let others = claimants.map(\.directory.directoryName).filter { $0 != directory.directoryName }
+                stacks.append(invalid(directory, name: directory.directoryName, protected: protectedHere,
+                    problem: "compose resolves this directory and \(others.joined(separator: ", ")) to the same project \"\(name)\"; neither is operated on until each has its own name"))
+                continue
+            }
             let projectContainers = byProject[name] ?? []
-            let summary = try? entry.summary.get()
-            let services = Self.services(declared: summary?.services ?? [], containers: projectContainers)
-            let protected = StackProtection.isProtected(
-                name: name, configured: protectedStacks, summary: entry.summary, containers: projectContainers)
-            let problem: String? = if case .failure(let error) = entry.summary {
-                "compose file unreadable, so treated as protected: \(error)"
+            let declared = (try? entry.project.get())?.services ?? []
+            let services = Self.services(declared: declared, containers: projectContainers)
+            let problem: String? = if case .failure(let error) = entry.project {
+                "compose cannot resolve this stack, so it is treated as protected: \(error)"
             } else {
                 nil
             }
             stacks.append(StackInfo(
                 name: name,
                 status: Self.status(containers: projectContainers, services: services),
-                protected: protected, services: services,
-                directory: entry.directory.path, composeFile: entry.directory.composeFile, problem: problem
+                protected: protectedHere, services: services,
+                directory: directory.path, composeFile: directory.composeFile, problem: problem
             ))
         }
 
         for (project, projectContainers) in byProject where !managedNames.contains(project) {
             stacks.append(StackInfo(
                 name: project, status: .unmanaged,
-                protected: StackProtection.isProtected(name: project, configured: protectedStacks, summary: nil, containers: projectContainers),
+                protected: StackProtection.isProtected(name: project, configured: protectedStacks, project: nil, containers: projectContainers),
                 services: Self.services(declared: [], containers: projectContainers),
                 directory: projectContainers.compactMap(\.workingDirectory).first, composeFile: nil,
                 problem: nil
             ))
         }
         return stacks.sorted { $0.name < $1.name }
+    }
+
+    private func invalid(_ directory: StackDirectory, name: String, protected: Bool, problem: String) -> StackInfo {
+        StackInfo(
+            name: name, status: .invalid, protected: protected, services: [],
+            directory: directory.path, composeFile: directory.composeFile, problem: problem)
     }
 
     static func status(containers: [ComposeContainer], services: [ServiceInfo]) -> StackStatus {

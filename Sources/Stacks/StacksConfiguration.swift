@@ -10,18 +10,29 @@ public struct StacksConfiguration: Sendable {
     /// How long an operation waits for another one on the same stack before it fails as busy.
     public var lockWait: Duration
 
+    /// Where compose's resolution of each stack is kept between listings, usually
+    /// `state_dir/compose-cache.json`; `nil` resolves every stack on every listing.
+    public var resolutionCache: String?
+
     public init(
         stacksDirectory: String,
         protectedStacks: Set<String> = [],
         docker: DockerSettings = DockerSettings(),
         lockDirectory: String,
-        lockWait: Duration = .seconds(30)
+        lockWait: Duration = .seconds(30),
+        resolutionCache: String? = nil
     ) {
         self.stacksDirectory = stacksDirectory
         self.protectedStacks = protectedStacks
         self.docker = docker
         self.lockDirectory = lockDirectory
         self.lockWait = lockWait
+        self.resolutionCache = resolutionCache
+    }
+
+    /// The resolver over this configuration's docker and cache.
+    public func resolver(runner: any CommandRunner) -> ComposeResolver {
+        ComposeResolver(commands: DockerCommands(settings: docker), runner: runner, cache: resolutionCache.map(ComposeResolutionCache.init(path:)))
     }
 }
 
@@ -34,10 +45,20 @@ public struct DockerSettings: Sendable {
     /// Per-operation timeouts that replace `commandTimeout`.
     public var operationTimeouts: [StackOperation: Duration]
 
-    public init(binary: String = "docker", commandTimeout: Duration = .seconds(120), operationTimeouts: [StackOperation: Duration] = [:]) {
+    /// How long compose may take to resolve one stack's files before it is killed.
+    public var resolveTimeout: Duration
+    /// The data-segment limit (`RLIMIT_DATA`) of compose while it resolves one stack's files.
+    public var resolveMemoryBytes: Int
+
+    public init(
+        binary: String = "docker", commandTimeout: Duration = .seconds(120), operationTimeouts: [StackOperation: Duration] = [:],
+        resolveTimeout: Duration = .seconds(30), resolveMemoryBytes: Int = 512 << 20
+    ) {
         self.binary = binary
         self.commandTimeout = commandTimeout
         self.operationTimeouts = operationTimeouts
+        self.resolveTimeout = resolveTimeout
+        self.resolveMemoryBytes = resolveMemoryBytes
     }
 
     /// The timeout that applies to `operation`.

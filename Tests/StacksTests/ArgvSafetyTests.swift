@@ -44,21 +44,25 @@ struct ArgvSafetyTests {
         }
     }
 
-    @Test("a valid stack's compose command is an argv with the project name, directory and file as separate arguments")
+    @Test("a valid stack's compose command is an argv with the resolved project name and the directory as separate arguments, and no --file")
     func composeArgvShape() async throws {
         let directory = try TemporaryStacksDirectory()
         defer { directory.remove() }
         try directory.addStack("shop", fileName: "docker-compose.yml")
+        try directory.addStack("photos", compose: "name: immich\nservices:\n  app: {image: x}\n")
         let runner = RecordingRunner()
-        try await StackOperations(configuration: directory.configuration(), runner: runner).perform(.up, on: "shop")
+        let operations = StackOperations(configuration: directory.configuration(), runner: runner)
+        try await operations.perform(.up, on: "shop")
+        try await operations.perform(.up, on: "immich")
 
+        #expect(runner.commands.count == 2)
         let command = try #require(runner.commands.first)
         #expect(command.executable == "docker")
-        #expect(command.arguments == [
-            "compose", "--project-name", "shop", "--project-directory", directory.path + "/shop",
-            "--file", directory.path + "/shop/docker-compose.yml", "up", "--detach",
-        ])
+        // Without --file compose reads what a plain `docker compose` there would: override files, COMPOSE_FILE.
+        #expect(command.arguments == ["compose", "--project-name", "shop", "--project-directory", directory.path + "/shop", "up", "--detach"])
         #expect(command.timeout == .seconds(120))
+        #expect(runner.commands.last?.arguments == ["compose", "--project-name", "immich", "--project-directory", directory.path + "/photos", "up", "--detach"])
+        #expect(runner.resolutions.allSatisfy { $0.executable == "prlimit" && $0.arguments.starts(with: ["--data=\(512 << 20)", "--", "docker", "compose"]) })
     }
 
     @Test("container ids that are not hex are dropped before docker inspect")

@@ -108,6 +108,7 @@ struct StackCatalogTests {
 
 private struct TimingOutRunner: CommandRunner {
     func run(_ command: DockerCommand) async throws(CommandRunError) -> CommandOutput {
+        if RecordingRunner.isResolution(command), let config = RecordingRunner.resolvedConfig(command) { return config }
         throw .timedOut(after: command.timeout, standardError: " Container shop-app-1  Stopping\n")
     }
 }

@@ -12,10 +12,10 @@ struct StackStatusResolverTests {
         )
     }
 
-    func entry(_ name: String, services: [String] = ["app"], protected: Bool = false) -> StackStatusResolver.Entry {
+    func entry(_ name: String, services: [String] = ["app"], protected: Bool = false, project: String? = nil) -> StackStatusResolver.Entry {
         StackStatusResolver.Entry(
             directory: StackDirectory(directoryName: name, path: "/stacks/\(name)", composeFile: "/stacks/\(name)/compose.yaml"),
-            summary: .success(ComposeFileSummary(services: services, hasProtectedService: protected))
+            project: .success(ComposeProject(name: project ?? name, services: services, protectedServices: protected ? [services[0]] : []))
         )
     }
 
@@ -98,5 +98,41 @@ struct StackStatusResolverTests {
             container("a", "app", "running", id: "2", health: "unhealthy"),
         ])
         #expect(stacks[0].services == [ServiceInfo(name: "app", state: "running", health: "unhealthy", exitCode: nil, containers: 2)])
+    }
+
+    @Test("a stack goes by the project name compose resolves, and its containers are found under it")
+    func projectName() {
+        let stacks = resolver.resolve(entries: [entry("immich-app", project: "immich")], containers: [container("immich", "app", "running")])
+        #expect(stacks.map(\.name) == ["immich"] && stacks[0].status == .running && stacks[0].directory == "/stacks/immich-app")
+        #expect(StackStatusResolver.target(StackName("immich")!, entries: [entry("immich-app", project: "immich")])
+            == .managed(ManagedStack(name: StackName("immich")!, directory: "/stacks/immich-app", composeFile: "/stacks/immich-app/compose.yaml"),
+                        project: .success(ComposeProject(name: "immich", services: ["app"], protectedServices: []))))
+        #expect(StackStatusResolver.target(StackName("immich-app")!, entries: [entry("immich-app", project: "immich")]) == .none)
+    }
+
+    @Test("two directories that resolve to one project name are both reported, and neither is a target")
+    func sameProjectName() {
+        let entries = [entry("photos", project: "immich"), entry("immich")]
+        let stacks = resolver.resolve(entries: entries, containers: [container("immich", "app", "running")])
+        #expect(stacks.map(\.name) == ["immich", "photos"] && stacks.allSatisfy { $0.status == .invalid })
+        #expect(stacks.allSatisfy { $0.problem?.contains("same project \"immich\"") == true })
+        #expect(StackStatusResolver.target(StackName("immich")!, entries: entries) == .ambiguous(["/stacks/photos", "/stacks/immich"]))
+    }
+
+    @Test("a resolved project name that is not a safe stack name makes the stack invalid")
+    func unsafeProjectName() {
+        let stacks = resolver.resolve(entries: [entry("shop", project: "Shop.Online")], containers: [])
+        #expect(stacks[0].status == .invalid && stacks[0].name == "shop" && stacks[0].problem?.contains("Shop.Online") == true)
+    }
+
+    @Test("a stack compose cannot resolve is listed with compose's message and counts as protected")
+    func unresolvable() {
+        let broken = StackStatusResolver.Entry(
+            directory: StackDirectory(directoryName: "broken", path: "/stacks/broken", composeFile: "/stacks/broken/compose.yaml"),
+            project: .failure(ComposeFileError(path: "/stacks/broken", message: "required variable DB_PASSWORD is missing a value")))
+        let stacks = resolver.resolve(entries: [broken, entry("shop")], containers: [container("broken", "app", "running")])
+        #expect(stacks.map(\.name) == ["broken", "shop"])
+        #expect(stacks[0].protected && stacks[0].status == .running && stacks[0].problem?.contains("DB_PASSWORD") == true)
+        #expect(!stacks[1].protected && stacks[1].problem == nil)
     }
 }

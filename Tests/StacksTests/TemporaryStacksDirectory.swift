@@ -17,11 +17,16 @@ struct TemporaryStacksDirectory {
         try compose.write(toFile: stackPath + "/" + fileName, atomically: true, encoding: .utf8)
     }
 
-    func configuration(protected: Set<String> = []) -> StacksConfiguration {
-        StacksConfiguration(stacksDirectory: path, protectedStacks: protected, lockDirectory: path + "/.locks")
+    /// Where the configuration keeps compose's resolutions: beside the stacks, not among them.
+    var cachePath: String { path + ".state/compose-cache.json" }
+
+    func configuration(protected: Set<String> = [], docker: DockerSettings = DockerSettings()) -> StacksConfiguration {
+        StacksConfiguration(
+            stacksDirectory: path, protectedStacks: protected, docker: docker, lockDirectory: path + "/.locks", resolutionCache: cachePath)
     }
 
     func remove() {
         try? FileManager.default.removeItem(atPath: path)
+        try? FileManager.default.removeItem(atPath: path + ".state")
     }
 }

@@ -34,7 +34,7 @@ public struct FixtureStacks: Sendable {
     ) -> StacksConfiguration {
         StacksConfiguration(
             stacksDirectory: stacksDirectory, protectedStacks: protected, docker: docker,
-            lockDirectory: stateDirectory + "/locks", lockWait: lockWait
+            lockDirectory: stateDirectory + "/locks", lockWait: lockWait, resolutionCache: stateDirectory + "/compose-cache.json"
         )
     }
 

@@ -188,7 +188,7 @@ let package = Package(
         // real felhom-agent process to talk to.
         .target(
             name: "TestSupport",
-            dependencies: ["Stacks", "AgentAPI"],
+            dependencies: ["Stacks", "AgentAPI", .product(name: "Yams", package: "Yams")],
             path: "Tests/TestSupport",
             swiftSettings: strictSettings
         ),

@@ -102,7 +102,7 @@ public struct ComposeInputs: Codable, Sendable, Equatable {
     static func references(in file: String) -> [String] {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: file),
               let size = attributes[.size] as? Int, size <= readLimit,
-              let text = try? String(contentsOfFile: file, encoding: .utf8),
+              let text = decode(FileManager.default.contents(atPath: file)),
               let documents = try? Yams.compose_all(yaml: text) else { return [] }
         var found: [String] = []
         for case let root? in documents {
@@ -121,6 +121,13 @@ public struct ComposeInputs: Codable, Sendable, Equatable {
             }
         }
         return found
+    }
+
+    /// UTF-8, or UTF-16 with its byte-order mark, as compose accepts both.
+    private static func decode(_ data: Data?) -> String? {
+        guard let data else { return nil }
+        if data.starts(with: [0xFF, 0xFE]) || data.starts(with: [0xFE, 0xFF]) { return String(data: data, encoding: .utf16) }
+        return String(data: data, encoding: .utf8)
     }
 
     /// A scalar or a sequence, as the sequence compose reads it as.

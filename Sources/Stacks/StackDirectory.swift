@@ -19,7 +19,8 @@ public struct StackDirectory: Sendable, Equatable {
 
     /// Every stack directory under `stacksDirectory`, sorted by name.
     ///
-    /// Subdirectories without a compose file are not stacks and are left out.
+    /// Subdirectories without a compose file (by a default name, or named by `COMPOSE_FILE` in
+    /// their `.env`) are not stacks and are left out.
     /// - Throws: ``StackError`` when `stacksDirectory` cannot be read.
     public static func discover(in stacksDirectory: String) throws(StackError) -> [StackDirectory] {
         let fileManager = FileManager.default
@@ -45,6 +46,11 @@ public struct StackDirectory: Sendable, Equatable {
             if FileManager.default.fileExists(atPath: candidate) {
                 return StackDirectory(directoryName: name, path: path, composeFile: candidate)
             }
+        }
+        // No file by a default name, but `.env` names the files with COMPOSE_FILE, which compose follows too.
+        if let named = ComposeInputs.composeFilesFromDotEnv(directory: path, environment: [:]).first,
+           FileManager.default.fileExists(atPath: named) {
+            return StackDirectory(directoryName: name, path: path, composeFile: named)
         }
         return nil
     }

@@ -16,10 +16,11 @@ public final class ControllerHarness: @unchecked Sendable {
         return URL(fileURLWithPath: testBinary).deletingLastPathComponent().appendingPathComponent("felhom-controller").path
     }
 
-    /// Writes the token files and a config with short intervals; `agentURL` defaults to `agent`'s.
+    /// Writes the token files and a config with short intervals; `extraYAML` adds top-level sections (e.g. `docker:`).
     public init(
         fixtures: FixtureStacks, agentURL: String, pin: String, guestToken: String, protected: [String] = [],
-        pollSeconds: Double = 0.5, statusPollSeconds: Double = 0.2, maxQuiesceSeconds: Double = 600, quiesceEnabled: Bool = true
+        pollSeconds: Double = 0.5, statusPollSeconds: Double = 0.2, maxQuiesceSeconds: Double = 600, quiesceEnabled: Bool = true,
+        extraYAML: String = ""
     ) throws {
         self.fixtures = fixtures
         try FileManager.default.createDirectory(atPath: fixtures.stateDirectory, withIntermediateDirectories: true)
@@ -36,6 +37,7 @@ public final class ControllerHarness: @unchecked Sendable {
         agent: { url: "\(agentURL)", token_file: \(fixtures.root)/agent-token, pin_sha256: "\(pin)" }
         quiesce: { enabled: \(quiesceEnabled), poll_interval_seconds: \(pollSeconds), status_poll_interval_seconds: \(statusPollSeconds), max_quiesce_seconds: \(maxQuiesceSeconds) }
         api: { listen: 127.0.0.1:0, token_file: \(fixtures.root)/api-token }
+        \(extraYAML)
         """.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 

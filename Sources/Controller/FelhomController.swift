@@ -1,3 +1,4 @@
+import AgentAPI
 import ArgumentParser
 import CommandLineSupport
 import Foundation
@@ -9,6 +10,7 @@ struct FelhomController: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "felhom-controller",
         abstract: "Manages the docker compose stacks of one felhom guest.",
+        version: ProductVersion.current,
         subcommands: [StacksCommand.self, RunCommand.self, RecoverCommand.self, CyclesCommand.self, RollbackCommand.self]
     )
 

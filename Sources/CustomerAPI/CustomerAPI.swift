@@ -37,7 +37,7 @@ public struct CustomerAPI: Sendable {
         router.add(middleware: RequireJSONBody { status, code, message in
             APIError(status: status, code: code, message: message).response
         })
-        router.get("/healthz") { _, _ in Self.json(["status": "ok"]) }
+        router.get("/healthz") { _, _ in Self.json(["status": "ok", "version": ProductVersion.current]) }
         let api = router.group("api").add(middleware: APITokenMiddleware(token: Array(token.utf8)))
         api.get("stacks") { _, _ in Self.json(try await catalog.list()) }
         for operation in [StackOperation.start, .stop, .restart] {

@@ -58,7 +58,9 @@ struct AgentHTTPSTests {
         #expect(anonymous.status == 401 && errorCode(anonymous.body) == AgentErrorCode.unauthorized)
         let stranger = try setup.agent.client(token: "fhg_not-a-real-token")
         await #expect { _ = try await stranger.backupDue() } throws: { ($0 as? AgentClientError)?.httpStatus == 401 }
-        #expect(try await setup.agent.sendRaw("GET", "/healthz", body: nil, token: nil).status == 200)
+        let health = try await setup.agent.sendRaw("GET", "/healthz", body: nil, token: nil)
+        let body = String(decoding: health.body, as: UTF8.self)
+        #expect(health.status == 200 && body.contains(#""version":"\#(ProductVersion.current)""#), "\(body)")
     }
 
     @Test("one guest cannot see or touch another's backups: 404, as for an id that does not exist")

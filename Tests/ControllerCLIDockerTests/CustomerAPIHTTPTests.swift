@@ -1,3 +1,4 @@
+import AgentAPI
 import Foundation
 import Stacks
 import TestSupport
@@ -27,6 +28,8 @@ struct CustomerAPIHTTPTests {
         #expect(stack.status == 405 && stack.headers.contains("allow: post"), "\(stack)")
         let head = try await Self.curl(["-I", controller.baseURL + "/healthz"])
         #expect(head.status == 200 && head.body.isEmpty, "\(head)")
+        let health = try await Self.curl([controller.baseURL + "/healthz"])
+        #expect(health.status == 200 && health.body.contains(#""version":"\#(ProductVersion.current)""#), "\(health)")
 
         let text = try await Self.curl(["-X", "POST", "-H", "Content-Type: text/plain", "--data-binary", "{}"] + auth + [controller.baseURL + "/api/rollback"])
         #expect(text.status == 415 && text.body.contains("unsupported_media_type"), "\(text)")

@@ -15,7 +15,7 @@ struct AgentRoutes: Sendable {
     let now: @Sendable () -> Date
 
     func register(on router: Router<AgentRequestContext>) {
-        router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
+        router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok", "version": ProductVersion.current]) }
         let guarded = router.group().add(middleware: BearerAuthMiddleware(store: store))
         guarded.get("/backup/due") { _, context in try backupDue(context) }
         guarded.post("/backup") { request, context in try await startBackup(request, context) }

@@ -20,6 +20,7 @@ long cfs_lgetxattr(const char *path, const char *name, void *value, size_t size)
 int cfs_fsetxattr(int fd, const char *name, const void *value, size_t size) { return fsetxattr(fd, name, value, size, 0); }
 int cfs_lsetxattr(const char *path, const char *name, const void *value, size_t size) { return lsetxattr(path, name, value, size, 0); }
 int cfs_lremovexattr(const char *path, const char *name) { return lremovexattr(path, name); }
+int cfs_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }
 
 int cfs_ficlone(int destination, int source) { return ioctl(destination, FICLONE, source); }
 

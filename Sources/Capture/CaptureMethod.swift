@@ -29,6 +29,7 @@ public enum FileSystemKind: Sendable, Equatable, CustomStringConvertible {
     case ext4, xfs, btrfs, zfs, tmpfs
     case other(Int)
 
+    /// The file system holding `path`.
     public static func of(_ path: String) throws(CaptureError) -> FileSystemKind {
         let type = cfs_filesystem_type(path)
         guard type != -1 else { throw CaptureError(.sourceUnreadable, path: path, errno: errno, "statfs") }

@@ -13,7 +13,13 @@ public protocol ChangeRule: Sendable {
 /// changed again inside the same timestamp tick, invisibly; such a file is always copied again.
 /// One second covers ext4 with 128-byte inodes (whole-second stamps) and kernels before 6.13's
 /// multigrain timestamps; it costs a re-copy of only what changed in the second before each copy.
+///
+/// The known limit: a store through a shared writable `mmap` into a page that is already dirty
+/// moves neither mtime nor ctime (only the write fault that dirties a clean page does), so such a
+/// store made after the full pass read the file is not seen. Apps that write their data through
+/// shared mappings (LMDB with `MDB_WRITEMAP`, for one) need the copy method off, or a snapshot.
 public struct StrictChangeRule: ChangeRule {
+    /// How close to its copy a file's ctime may be before the file counts as changed anyway.
     public var racyWindowNs: Int64
 
     public init(racyWindowNs: Int64 = 1_000_000_000) {

@@ -14,16 +14,21 @@ public struct FileState: Sendable, Equatable {
 
     public var device: UInt64
     public var inode: UInt64
+    /// Type and permission bits, as `st_mode`.
     public var mode: UInt32
     public var uid: UInt32
     public var gid: UInt32
+    /// The hard-link count.
     public var links: UInt64
     public var size: Int64
+    /// mtime in nanoseconds since the epoch.
     public var modifiedNs: Int64
+    /// ctime in nanoseconds since the epoch.
     public var changedNs: Int64
     /// The device number of a character or block device.
     public var rdev: UInt64
 
+    /// The fields of a `stat` result.
     public init(_ info: stat) {
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
@@ -47,6 +52,7 @@ public struct FileState: Sendable, Equatable {
         return FileState(info)
     }
 
+    /// The node's type, from `mode`.
     public var kind: Kind {
         switch mode & 0o170000 {
         case 0o100000: .regular

@@ -115,8 +115,8 @@ enum NodeCopier {
             guard lchown(temporary, state.uid, state.gid) == 0 else { throw CaptureError(.stagingUnwritable, path: temporary, errno: errno, "chown") }
             if state.kind != .symlink {
                 guard chmod(temporary, state.permissions) == 0 else { throw CaptureError(.stagingUnwritable, path: temporary, errno: errno, "chmod") }
-                try copyExtendedAttributes(from: source, to: temporary)
             }
+            try copyExtendedAttributes(from: source, to: temporary, removingOthers: true)
             try setTimes(state, path: temporary)
         } catch {
             unlink(temporary)
@@ -143,7 +143,12 @@ enum NodeCopier {
         let failure = errno
         // rename cannot replace a directory with a file, or a non-empty directory at all.
         if failure == EISDIR || failure == ENOTEMPTY || failure == EEXIST {
-            try removeTree(destination)
+            do throws(CaptureError) {
+                try removeTree(destination)
+            } catch {
+                unlink(temporary)
+                throw error
+            }
             if Glibc.rename(temporary, destination) == 0 { return }
         }
         let again = errno
@@ -203,7 +208,14 @@ enum NodeCopier {
     // MARK: extended attributes, by descriptor for files and by path for the rest
 
     private static func copyExtendedAttributes(from source: String, descriptor input: Int32, to destination: String, descriptor output: Int32) throws(CaptureError) {
-        for name in try attributeNames(source) { size in cfs_flistxattr(input, size.0, size.1) } {
+        let names = try attributeNames(source) { size in cfs_flistxattr(input, size.0, size.1) }
+        // A new file inherits its staging directory's default ACL; the source may have no such ACL.
+        for stale in try attributeNames(destination, { size in cfs_flistxattr(output, size.0, size.1) }) where !names.contains(stale) {
+            guard cfs_fremovexattr(output, stale) == 0 || errno == ENODATA else {
+                throw CaptureError(.stagingUnwritable, path: destination, errno: errno, "removexattr \(stale)")
+            }
+        }
+        for name in names {
             guard let value = try attributeValue(source, name, { cfs_fgetxattr(input, name, $0, $1) }) else { continue }
             guard value.withUnsafeBytes({ cfs_fsetxattr(output, name, $0.baseAddress, value.count) }) == 0 else {
                 throw CaptureError(.stagingUnwritable, path: destination, errno: errno, "setxattr \(name)")

@@ -15,10 +15,15 @@ import Glibc
 public struct StagingCopy: Sendable {
     /// What one pass did.
     public struct PassReport: Sendable, Equatable {
+        /// Paths looked at in the data dir.
         public var paths = 0
+        /// Nodes copied (or reflinked) again.
         public var copied = 0
+        /// Data bytes written into the copy.
         public var bytes: Int64 = 0
+        /// Entries removed from the copy because the data dir no longer has them.
         public var removed = 0
+        /// Names made hard links again.
         public var relinked = 0
         /// Files whose data was reflinked rather than copied; their bytes are not in `bytes`.
         public var cloned = 0
@@ -34,8 +39,11 @@ public struct StagingCopy: Sendable {
         var inode: UInt64
     }
 
+    /// The data dir.
     public let source: String
+    /// The copy's root.
     public let staging: String
+    /// What the delta pass trusts as unchanged.
     public let rule: any ChangeRule
     /// Reflink each file's data (XFS with reflink, btrfs) and copy only where the file system refuses.
     public let clone: Bool
@@ -116,12 +124,12 @@ public struct StagingCopy: Sendable {
                 try copyDirectory(child, full: full, report: &report, links: &links, seen: &seen)
             case .regular where current.links > 1:
                 let key = InodeKey(device: current.device, inode: current.inode)
-                if let first = links[key] {
-                    try link(staging + child, to: staging + first, report: &report)
+                if let first = links[key], try link(staging + child, to: staging + first, report: &report) {
                     recorded[child] = recorded[first]
                 } else {
-                    try copyIfChanged(child, current: current, full: full, report: &report)
-                    links[key] = child
+                    try copyIfChanged(child, current: current, full: full || links[key] != nil, report: &report)
+                    // Only a name whose copy exists can be the one the others link to.
+                    if links[key] == nil, recorded[child] != nil { links[key] = child }
                 }
             case .regular, .symlink, .fifo, .characterDevice, .blockDevice:
                 try copyIfChanged(child, current: current, full: full, report: &report)
@@ -140,7 +148,9 @@ public struct StagingCopy: Sendable {
         }
         let startedAt = Self.now()
         temporaryCounter += 1
-        let temporary = (staging + child).deletingLastComponent + "/.felhom-capture-\(temporaryCounter)"
+        // A name no data dir is likely to hold; and if it does, it is a stale entry the pass removes.
+        let temporary = (staging + child).deletingLastComponent + "/.felhom-capture-\(getpid())-\(temporaryCounter)"
+        if try FileState.of(temporary) != nil { try NodeCopier.removeTree(temporary) }
         // What vanished or changed kind since its lstat is dropped from the copy and left unrecorded:
         // the next pass copies what it became.
         recorded[child] = nil
@@ -160,12 +170,18 @@ public struct StagingCopy: Sendable {
         report.copied += 1
     }
 
-    /// Makes `path` a hard link to `first`, as the two names are in the data dir.
-    private func link(_ path: String, to first: String, report: inout PassReport) throws(CaptureError) {
-        if let existing = try FileState.of(path), let canonical = try FileState.of(first), existing.inode == canonical.inode { return }
+    /// Makes `path` a hard link to `first`, as the two names are in the data dir; `false` when
+    /// `first` has no copy to link to (it vanished during the pass).
+    private func link(_ path: String, to first: String, report: inout PassReport) throws(CaptureError) -> Bool {
+        guard let canonical = try FileState.of(first) else { return false }
+        if let existing = try FileState.of(path), existing.inode == canonical.inode { return true }
         try NodeCopier.removeTree(path)
-        guard Glibc.link(first, path) == 0 else { throw CaptureError(.stagingUnwritable, path: path, errno: errno, "link") }
+        guard Glibc.link(first, path) == 0 else {
+            if errno == ENOENT { return false }
+            throw CaptureError(.stagingUnwritable, path: path, errno: errno, "link")
+        }
         report.relinked += 1
+        return true
     }
 
     private static func sameKind(_ a: FileState, _ b: FileState) -> Bool { a.kind == b.kind }

@@ -92,6 +92,8 @@ public struct CycleMachine: Sendable, Equatable {
     private var cancelRequested = false
     /// A `POST /rollback` has been sent, so an op may exist even without an answer.
     private var rollbackPosted = false
+    /// A retry under the cycle's key was refused outright: any op found since is not known to be ours.
+    private var retryRefused = false
 
     /// A live cycle whose marker names `marker.stacks`; nothing has been written or stopped yet.
     public static func live(_ marker: QuiesceMarker) -> CycleMachine {
@@ -193,8 +195,10 @@ public struct CycleMachine: Sendable, Equatable {
             }
             if definite {
                 // A retry under our key was refused, so the key names no op; the newest op of the
-                // guest says whether an earlier POST is still being taken in. Its state decides.
+                // guest says whether an earlier POST is still being taken in. The stacks wait for it,
+                // but the cycle stays failed: that op may not be the rollback this cycle asked for.
                 failure = "the agent refused the rollback: \(error)"
+                retryRefused = true
                 stage = .waitingForAgent
                 return [.findRollbackOp(afterInterval: false)]
             }
@@ -237,7 +241,7 @@ public struct CycleMachine: Sendable, Equatable {
         case (.waitingForAgent, .rollbackOpFound(let opID, let phase)):
             guard let opID, let phase, !phase.isFinal else { return finish() }
             // The POST whose answer was lost did start the op; how it ends decides the outcome.
-            if !shuttingDown, !boundReached, !isRecovery { failure = nil }
+            if !shuttingDown, !boundReached, !isRecovery, !retryRefused { failure = nil }
             marker.rollbackOpID = opID
             return [.writeMarker(marker)] + (shuttingDown || boundReached ? cancel(opID) : [.pollRollback(opID: opID, afterInterval: true)])
         case (.waitingForAgent, .pollFailed):

@@ -15,12 +15,14 @@ public struct ComposeProject: Codable, Sendable, Equatable {
     /// Services whose resolved labels carry `eu.felhom.protected` with compose's value for true: the string `true`.
     public var protectedServices: [String]
 
+    /// A resolution as compose would give it; ``parse(configJSON:path:)`` makes one from compose's output.
     public init(name: String, services: [String], protectedServices: [String]) {
         self.name = name
         self.services = services
         self.protectedServices = protectedServices
     }
 
+    /// Whether compose's labels alone make the stack protected infrastructure.
     public var isProtected: Bool { !protectedServices.isEmpty }
 
     /// Reads the JSON that `docker compose config --format json` prints.
@@ -59,6 +61,7 @@ public struct ComposeProject: Codable, Sendable, Equatable {
 public struct ComposeFileError: Error, Codable, Sendable, Equatable, CustomStringConvertible {
     /// The stack's directory or compose file.
     public var path: String
+    /// Compose's own words, or why compose was not asked.
     public var message: String
 
     public init(path: String, message: String) {

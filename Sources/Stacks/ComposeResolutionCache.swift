@@ -10,15 +10,19 @@ import Synchronization
 public struct ComposeResolutionCache: Sendable {
     /// One directory's resolution and what it was resolved from.
     public struct Entry: Codable, Sendable, Equatable {
+        /// What the resolution was made from.
         public var inputs: ComposeInputs
+        /// Compose's answer, or `nil` when it refused.
         public var project: ComposeProject?
+        /// What compose said when it refused.
         public var error: ComposeFileError?
         /// A failure that may pass by itself (a timeout on a loaded machine) is tried again after this.
         public var retryAfter: Date?
 
+        /// The entry as the resolver returns it.
         public var result: Result<ComposeProject, ComposeFileError> {
             if let project { return .success(project) }
-            return .failure(error ?? ComposeFileError(path: "", message: "no resolution recorded"))
+            return .failure(error ?? ComposeFileError(path: "the cache", message: "an entry with neither a project nor an error"))
         }
     }
 
@@ -28,10 +32,12 @@ public struct ComposeResolutionCache: Sendable {
         var entries: [String: Entry]
     }
 
+    /// The cache file, usually `state_dir/compose-cache.json`.
     public let path: String
     /// Writers in one process take turns: every write uses the same temporary file name.
     private static let writeLock = Mutex(())
 
+    /// A cache at `path`; nothing is read or written until ``load()`` or ``save(_:)``.
     public init(path: String) {
         self.path = path
     }

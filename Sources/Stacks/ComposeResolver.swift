@@ -6,14 +6,16 @@ import Foundation
 /// A directory compose cannot resolve gets its message as a ``ComposeFileError``; the other
 /// directories are unaffected, so one bad file cannot block the list, the API or a backup.
 public struct ComposeResolver: Sendable {
+    /// Builds the `compose config` command, with its timeout and memory bound.
     public var commands: DockerCommands
+    /// Runs it; the seam the unit tests replace.
     public var runner: any CommandRunner
     /// `nil`: resolve every time, keep nothing.
     public var cache: ComposeResolutionCache?
     /// How many compose processes resolve at once; each is a short, CPU-bound Go program.
     public var width: Int
-    /// How long a timed-out resolution is remembered before compose is asked again.
-    public static let timeoutRetry: TimeInterval = 600
+    /// How long a failed resolution is remembered before compose is asked again, while the files stay as they were.
+    public static let failureRetry: TimeInterval = 600
 
     public init(commands: DockerCommands, runner: any CommandRunner, cache: ComposeResolutionCache?, width: Int = 4) {
         self.commands = commands
@@ -31,7 +33,7 @@ public struct ComposeResolver: Sendable {
         var pending: [(StackDirectory, ComposeInputs)] = []
         for directory in directories {
             let inputs = ComposeInputs.of(directory: directory.path)
-            if let entry = cached[directory.path], entry.inputs == inputs, entry.retryAfter.map({ now < $0 }) ?? true {
+            if inputs.complete, let entry = cached[directory.path], entry.inputs == inputs, entry.retryAfter.map({ now < $0 }) ?? true {
                 entries[directory.path] = entry
                 results[directory.path] = entry.result
             } else {
@@ -61,10 +63,9 @@ public struct ComposeResolver: Sendable {
             switch outcome {
             case .resolved(let project):
                 entries[path] = .init(inputs: inputs, project: project, error: nil, retryAfter: nil)
-            case .refused(let error):
-                entries[path] = .init(inputs: inputs, project: nil, error: error, retryAfter: nil)
-            case .timedOut(let error):
-                entries[path] = .init(inputs: inputs, project: nil, error: error, retryAfter: now.addingTimeInterval(Self.timeoutRetry))
+            case .refused(let error), .timedOut(let error):
+                // Until the files change, or a while has passed: the failure may be docker's, not the files'.
+                entries[path] = .init(inputs: inputs, project: nil, error: error, retryAfter: now.addingTimeInterval(Self.failureRetry))
             case .notAsked:
                 break  // docker could not be started: nothing about the file is known
             }
@@ -77,7 +78,7 @@ public struct ComposeResolver: Sendable {
 
     private enum Outcome: Sendable {
         case resolved(ComposeProject)
-        /// Compose ran and rejected the files: it will say the same until they change.
+        /// Compose ran and rejected the files, or was killed.
         case refused(ComposeFileError)
         case timedOut(ComposeFileError)
         case notAsked(ComposeFileError)

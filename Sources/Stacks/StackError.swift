@@ -47,7 +47,7 @@ public struct StackError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let cancelled = Code(value: .cancelled)
         /// A local directory the controller needs (`stacks_dir`, the lock directory) cannot be used.
         public static let localStateUnusable = Code(value: .localStateUnusable)
-        /// Compose resolves two stack directories to the same project name; neither is operated on.
+        /// The project name is claimed twice (two directories, or containers deployed from elsewhere), or is unsafe; nothing is operated on.
         public static let ambiguousProject = Code(value: .ambiguousProject)
 
         /// A stable snake_case identifier, used in JSON error bodies.
@@ -111,7 +111,7 @@ public struct StackError: Error, Sendable, Equatable, CustomStringConvertible {
         case .localStateUnusable:
             return "\(action) failed\(extra); check that the directory exists and is writable"
         case .ambiguousProject:
-            return "\(action) refused: compose resolves more than one directory to this project name\(extra); give each its own `name:` or rename one"
+            return "\(action) refused: \(detail ?? "its project name is claimed twice; give each directory its own `name:`")"
         default:
             return "\(action) failed\(extra)\(docker)"
         }

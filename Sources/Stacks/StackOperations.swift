@@ -22,19 +22,21 @@ public struct StackOperations: Sendable {
     /// - Parameter force: allows `stop`, `restart` and `down` on a protected stack.
     public func perform(_ operation: StackOperation, on name: String, force: Bool = false) async throws(StackError) {
         let stackName = try StackName(validating: name)
-        let (stack, project) = try await resolve(stackName)
-        if operation.takesServicesDown, !force, await isProtected(stack, project: project) {
-            // Refused either way; files compose cannot resolve are the more useful thing to say.
-            if case .failure(let error) = project {
-                throw StackError(code: .malformedComposeFile, stack: name, composeFile: stack.composeFile, stderr: error.message)
-            }
-            throw StackError(code: .protected, stack: name, operation: operation)
-        }
         let lock = StackLock(lockDirectory: configuration.lockDirectory, wait: configuration.lockWait)
-        let commands = DockerCommands(settings: configuration.docker).compose(operation, stack)
         let started = ContinuousClock.now
+        // Resolved and checked under the lock, so an `up` that deploys a protection label while
+        // this waits is seen before anything is stopped.
         try await lock.withLock(stackName, operation: operation) { () throws(StackError) in
-            for command in commands {
+            let (stack, project, containers) = try await resolve(stackName)
+            if operation.takesServicesDown, !force,
+               StackProtection.isProtected(name: name, configured: configuration.protectedStacks, project: project, containers: containers) {
+                // Refused either way; files compose cannot resolve are the more useful thing to say.
+                if case .failure(let error) = project {
+                    throw StackError(code: .malformedComposeFile, stack: name, composeFile: stack.composeFile, stderr: error.message)
+                }
+                throw StackError(code: .protected, stack: name, operation: operation)
+            }
+            for command in DockerCommands(settings: configuration.docker).compose(operation, stack) {
                 let output = try await runner.runMapped(command, stack: name, operation: operation)
                 guard output.succeeded else {
                     throw classifyFailure(output, stack: stack, operation: operation, project: project)
@@ -47,35 +49,24 @@ public struct StackOperations: Sendable {
         ])
     }
 
-    /// The directory whose project compose resolves to `name`.
-    private func resolve(_ name: StackName) async throws(StackError) -> (ManagedStack, Result<ComposeProject, ComposeFileError>) {
+    /// The directory whose project compose resolves to `name`, with the project's containers: they
+    /// hold what compose resolved at deploy time, which may differ from what the files say now.
+    private func resolve(_ name: StackName) async throws(StackError) -> (ManagedStack, Result<ComposeProject, ComposeFileError>, [ComposeContainer]) {
         let entries = try await StackCatalog(configuration: configuration, runner: runner).entries()
-        switch StackStatusResolver.target(name, entries: entries) {
+        let inventory = ContainerInventory(commands: DockerCommands(settings: configuration.docker), runner: runner)
+        // Without docker the compose command fails as well; the config and the files still decide protection.
+        let containers = (try? await inventory.containers()) ?? []
+        switch StackStatusResolver.target(name, entries: entries, containers: containers) {
         case .managed(let stack, let project):
-            return (stack, project)
-        case .ambiguous(let directories):
-            throw StackError(code: .ambiguousProject, stack: name.rawValue, detail: directories.joined(separator: ", "))
+            return (stack, project, containers.filter { $0.project == name.rawValue })
+        case .refused(let reason):
+            throw StackError(code: .ambiguousProject, stack: name.rawValue, detail: reason)
         case .none:
-            break
+            if containers.contains(where: { $0.project == name.rawValue }) {
+                throw StackError(code: .unmanaged, stack: name.rawValue)
+            }
+            throw StackError(code: .unknownStack, stack: name.rawValue)
         }
-        // Only on this error path is docker asked, to tell "unmanaged" from "unknown".
-        let inventory = ContainerInventory(commands: DockerCommands(settings: configuration.docker), runner: runner)
-        if let containers = try? await inventory.containers(), containers.contains(where: { $0.project == name.rawValue }) {
-            throw StackError(code: .unmanaged, stack: name.rawValue)
-        }
-        throw StackError(code: .unknownStack, stack: name.rawValue)
-    }
-
-    /// ``StackProtection``'s answer, with the containers' labels: they hold what compose resolved at
-    /// deploy time, which may differ from what the files resolve to now.
-    private func isProtected(_ stack: ManagedStack, project: Result<ComposeProject, ComposeFileError>) async -> Bool {
-        let name = stack.name.rawValue
-        // Docker is asked only when the config and the files do not already decide.
-        if StackProtection.isProtected(name: name, configured: configuration.protectedStacks, project: project, containers: []) { return true }
-        let inventory = ContainerInventory(commands: DockerCommands(settings: configuration.docker), runner: runner)
-        // Without docker the compose command below fails as well; the files and the config still decide here.
-        let containers = ((try? await inventory.containers()) ?? []).filter { $0.project == name }
-        return StackProtection.isProtected(name: name, configured: configuration.protectedStacks, project: project, containers: containers)
     }
 
     private func classifyFailure(

@@ -30,58 +30,91 @@ public struct StackStatusResolver: Sendable {
     /// Which directory a stack name means, for an operation.
     public enum Target: Sendable, Equatable {
         case managed(ManagedStack, project: Result<ComposeProject, ComposeFileError>)
-        /// Two or more directories resolve to the name: their paths.
-        case ambiguous([String])
+        /// The name cannot be operated on: two directories claim it, or it is not a safe name. Says which.
+        case refused(String)
         case none
     }
 
-    /// The directory whose stack is called `name`, if exactly one is.
-    public static func target(_ name: StackName, entries: [Entry]) -> Target {
-        let matches = entries.filter { StackName.isValid($0.directory.directoryName) && $0.name == name.rawValue }
-        guard let entry = matches.first else { return .none }
-        guard matches.count == 1 else { return .ambiguous(matches.map(\.directory.path)) }
-        let stack = ManagedStack(name: name, directory: entry.directory.path, composeFile: entry.directory.composeFile)
-        return .managed(stack, project: entry.project)
+    /// One valid directory's claim on a stack name, and why it cannot be operated on, if it cannot.
+    struct Claim {
+        var entry: Entry
+        var name: String
+        var conflict: String?
+    }
+
+    /// The one naming rule, for the list and for operations alike. A directory goes by compose's
+    /// project name; when compose cannot say, by the project its containers were deployed under
+    /// from this directory, else by the directory's name. A name two directories claim, or whose
+    /// containers were deployed from another directory, is a conflict, and neither is operated on.
+    static func claims(_ entries: [Entry], containers: [ComposeContainer]) -> [Claim] {
+        let deployed = containers.filter { !$0.isOneOff }
+        var deployedFrom: [String: Set<String>] = [:]
+        var directoriesOf: [String: Set<String>] = [:]
+        for container in deployed {
+            guard let directory = container.workingDirectory.map(canonical) else { continue }
+            deployedFrom[directory, default: []].insert(container.project)
+            directoriesOf[container.project, default: []].insert(directory)
+        }
+        let named: [(Entry, String)] = entries.filter { StackName.isValid($0.directory.directoryName) }.map { entry in
+            if case .failure = entry.project, let projects = deployedFrom[canonical(entry.directory.path)], projects.count == 1 {
+                return (entry, projects.first ?? entry.name)
+            }
+            return (entry, entry.name)
+        }
+        let claimants = Dictionary(grouping: named, by: \.1)
+        return named.map { entry, name in
+            let path = canonical(entry.directory.path)
+            if let others = claimants[name]?.map(\.0.directory.directoryName).filter({ $0 != entry.directory.directoryName }), !others.isEmpty {
+                return Claim(entry: entry, name: name, conflict:
+                    "compose resolves this directory and \(others.joined(separator: ", ")) to the same project \"\(name)\"; neither is operated on until each has its own name")
+            }
+            if let elsewhere = directoriesOf[name]?.subtracting([path]).sorted().first {
+                return Claim(entry: entry, name: name, conflict:
+                    "containers of project \"\(name)\" were deployed from \(elsewhere), not from this directory; neither is operated on until one is renamed or taken down")
+            }
+            if !StackName.isValid(name) {
+                return Claim(entry: entry, name: name, conflict:
+                    "compose resolves the project name \"\(name)\", which does not match ^[a-z0-9][a-z0-9_-]{0,62}$; set a `name:` that does")
+            }
+            return Claim(entry: entry, name: name, conflict: nil)
+        }
+    }
+
+    /// `a//b/./c/` as `a/b/c`: by text alone, so this stays free of I/O.
+    static func canonical(_ path: String) -> String {
+        let parts = path.split(separator: "/").filter { $0 != "." }
+        return (path.hasPrefix("/") ? "/" : "") + parts.joined(separator: "/")
+    }
+
+    /// The directory whose stack is called `name`, by the same rule as the list.
+    public static func target(_ name: StackName, entries: [Entry], containers: [ComposeContainer]) -> Target {
+        let matches = claims(entries, containers: containers).filter { $0.name == name.rawValue }
+        guard let claim = matches.first else { return .none }
+        if let conflict = claim.conflict { return .refused(conflict) }
+        let stack = ManagedStack(name: name, directory: claim.entry.directory.path, composeFile: claim.entry.directory.composeFile)
+        return .managed(stack, project: claim.entry.project)
     }
 
     /// Every managed, invalid and unmanaged stack, sorted by name.
     public func resolve(entries: [Entry], containers: [ComposeContainer]) -> [StackInfo] {
         let byProject = Dictionary(grouping: containers.filter { !$0.isOneOff }, by: \.project)
-        let valid = entries.filter { StackName.isValid($0.directory.directoryName) }
-        let deployedFrom = Dictionary(grouping: containers.filter { $0.workingDirectory != nil }, by: { $0.workingDirectory! })
-            .mapValues { Set($0.map(\.project)) }
-        // Compose could not say the name now; the containers deployed from the directory say what it was.
-        func name(_ entry: Entry) -> String {
-            if case .failure = entry.project, let projects = deployedFrom[entry.directory.path], projects.count == 1 { return projects.first! }
-            return entry.name
-        }
-        let claims = Dictionary(grouping: valid, by: name)
         var stacks: [StackInfo] = []
         var managedNames: Set<String> = []
 
-        for entry in entries {
-            let directory = entry.directory
-            guard StackName.isValid(directory.directoryName) else {
-                stacks.append(invalid(directory, name: directory.directoryName, protected: protectedStacks.contains(directory.directoryName),
-                    problem: "the name does not match ^[a-z0-9][a-z0-9_-]{0,62}$; docker is never asked about it"))
-                continue
-            }
-            let name = name(entry)
+        for entry in entries where !StackName.isValid(entry.directory.directoryName) {
+            stacks.append(invalid(entry.directory, name: entry.directory.directoryName, protected: protectedStacks.contains(entry.directory.directoryName),
+                problem: "the name does not match ^[a-z0-9][a-z0-9_-]{0,62}$; docker is never asked about it"))
+        }
+        for claim in Self.claims(entries, containers: containers) {
+            let (entry, name, directory) = (claim.entry, claim.name, claim.entry.directory)
             managedNames.insert(name)
-            let protectedHere = StackProtection.isProtected(
-                name: name, configured: protectedStacks, project: entry.project, containers: byProject[name] ?? [])
-            guard StackName.isValid(name) else {
-                stacks.append(invalid(directory, name: directory.directoryName, protected: protectedHere,
-                    problem: "compose resolves the project name \"\(name)\", which does not match ^[a-z0-9][a-z0-9_-]{0,62}$; set a `name:` that does"))
-                continue
-            }
-            if let claimants = claims[name], claimants.count > 1 {
-                let others = claimants.map(\.directory.directoryName).filter { $0 != directory.directoryName }
-                stacks.append(invalid(directory, name: directory.directoryName, protected: protectedHere,
-                    problem: "compose resolves this directory and \(others.joined(separator: ", ")) to the same project \"\(name)\"; neither is operated on until each has its own name"))
-                continue
-            }
             let projectContainers = byProject[name] ?? []
+            let protected = StackProtection.isProtected(
+                name: name, configured: protectedStacks, project: entry.project, containers: projectContainers)
+            if let conflict = claim.conflict {
+                stacks.append(invalid(directory, name: directory.directoryName, protected: protected, problem: conflict))
+                continue
+            }
             let declared = (try? entry.project.get())?.services ?? []
             let services = Self.services(declared: declared, containers: projectContainers)
             let problem: String? = if case .failure(let error) = entry.project {
@@ -92,7 +125,7 @@ public struct StackStatusResolver: Sendable {
             stacks.append(StackInfo(
                 name: name,
                 status: Self.status(containers: projectContainers, services: services),
-                protected: protectedHere, services: services,
+                protected: protected, services: services,
                 directory: directory.path, composeFile: directory.composeFile, problem: problem
             ))
         }

@@ -38,16 +38,39 @@ struct ComposeResolutionTests {
         try FileManager.default.createDirectory(atPath: directory.path + "/shop/data", withIntermediateDirectories: true)
         try "app state".write(toFile: directory.path + "/shop/data/state", atomically: true, encoding: .utf8)
 
-        let inputs = ComposeInputs.of(directory: directory.path + "/shop", environment: ["COMPOSE_PROFILES": "debug", "HOME": "/root"])
-        let paths = Set(inputs.files.map(\.path))
-        #expect(paths == [
+        let environment = ["COMPOSE_PROFILES": "debug", "HOME": "/root"]
+        let inputs = ComposeInputs.of(directory: directory.path + "/shop", environment: environment)
+        let existing = Set(inputs.files.filter { $0.size >= 0 }.map(\.path))
+        #expect(existing == [
             directory.path + "/shop/compose.yaml", directory.path + "/shop/.env",
             shared + "/db.yaml", shared + "/base.yaml", shared + "/labels",
         ], "the app's own data is not an input")
-        #expect(inputs.environment == ["COMPOSE_PROFILES": "debug"])
+        #expect(inputs.complete)
+        #expect(inputs.files.contains { $0.path == directory.path + "/shop/compose.override.yaml" && $0.size == -1 },
+                "a missing override file is stamped, so one that appears is a change")
+        #expect(ComposeInputs.of(directory: directory.path + "/shop", environment: ["COMPOSE_PROFILES": "other"]).environmentDigest != inputs.environmentDigest)
 
+        try "more app state".write(toFile: directory.path + "/shop/data/state", atomically: true, encoding: .utf8)
+        try "a log the app writes beside its compose file".write(toFile: directory.path + "/shop/app.log", atomically: true, encoding: .utf8)
+        #expect(ComposeInputs.of(directory: directory.path + "/shop", environment: environment) == inputs)
         try "eu.felhom.protected=false\n".write(toFile: shared + "/labels", atomically: true, encoding: .utf8)
-        #expect(ComposeInputs.of(directory: directory.path + "/shop", environment: [:]).files != inputs.files)
+        #expect(ComposeInputs.of(directory: directory.path + "/shop", environment: environment).files != inputs.files)
+    }
+
+    @Test("a reference built by interpolation, or a compose file that cannot be followed, makes the inputs incomplete: never cached")
+    func incomplete() async throws {
+        let directory = try TemporaryStacksDirectory()
+        defer { directory.remove() }
+        try directory.addStack("shop", compose: "include:\n  - ${SHARED}/db.yaml\nservices:\n  app: {image: x}\n")
+        #expect(!ComposeInputs.of(directory: directory.path + "/shop").complete)
+        try directory.addStack("broken", compose: "services: [unclosed\n")
+        #expect(!ComposeInputs.of(directory: directory.path + "/broken").complete)
+
+        let runner = RecordingRunner(containerIDs: [], inspectJSON: "[]")
+        let catalog = StackCatalog(configuration: directory.configuration(), runner: runner)
+        _ = try await catalog.list()
+        _ = try await catalog.list()
+        #expect(runner.resolutions.count == 4, "both stacks are resolved on every listing")
     }
 
     @Test("a file built to explode when expanded is only read for the keys that name files")
@@ -61,7 +84,7 @@ struct ComposeResolutionTests {
         let clock = ContinuousClock()
         let started = clock.now
         let inputs = ComposeInputs.of(directory: directory.path + "/bomb")
-        #expect(inputs.files.count == 1)
+        #expect(inputs.complete && inputs.files.filter { $0.size >= 0 }.count == 1)
         // Not a speed target: an expansion would take minutes and gigabytes, so any finish proves none happened.
         #expect(started.duration(to: clock.now) < .seconds(60))
     }

@@ -7,7 +7,7 @@ struct StackStatusResolverTests {
                    health: String? = nil, protected: Bool = false, oneOff: Bool = false) -> ComposeContainer {
         ComposeContainer(
             id: id.isEmpty ? "\(project)-\(service)-\(state)" : id, project: project, service: service,
-            workingDirectory: "/elsewhere/\(project)", state: state, health: health, exitCode: exitCode,
+            workingDirectory: "/stacks/\(project)", state: state, health: health, exitCode: exitCode,
             startedAt: nil, isOneOff: oneOff, isProtected: protected
         )
     }
@@ -71,7 +71,7 @@ struct StackStatusResolverTests {
         let stacks = resolver.resolve(entries: [entry("a")], containers: [container("other", "app", "running")])
         #expect(stacks.map(\.name) == ["a", "other"])
         #expect(stacks[1].status == .unmanaged)
-        #expect(stacks[1].directory == "/elsewhere/other")
+        #expect(stacks[1].directory == "/stacks/other")
     }
 
     @Test("an invalid directory name is listed as invalid even when docker has a project of that name")
@@ -102,12 +102,14 @@ struct StackStatusResolverTests {
 
     @Test("a stack goes by the project name compose resolves, and its containers are found under it")
     func projectName() {
-        let stacks = resolver.resolve(entries: [entry("immich-app", project: "immich")], containers: [container("immich", "app", "running")])
+        var deployed = container("immich", "app", "running")
+        deployed.workingDirectory = "/stacks/immich-app"
+        let stacks = resolver.resolve(entries: [entry("immich-app", project: "immich")], containers: [deployed])
         #expect(stacks.map(\.name) == ["immich"] && stacks[0].status == .running && stacks[0].directory == "/stacks/immich-app")
-        #expect(StackStatusResolver.target(StackName("immich")!, entries: [entry("immich-app", project: "immich")])
+        #expect(StackStatusResolver.target(StackName("immich")!, entries: [entry("immich-app", project: "immich")], containers: [])
             == .managed(ManagedStack(name: StackName("immich")!, directory: "/stacks/immich-app", composeFile: "/stacks/immich-app/compose.yaml"),
                         project: .success(ComposeProject(name: "immich", services: ["app"], protectedServices: []))))
-        #expect(StackStatusResolver.target(StackName("immich-app")!, entries: [entry("immich-app", project: "immich")]) == .none)
+        #expect(StackStatusResolver.target(StackName("immich-app")!, entries: [entry("immich-app", project: "immich")], containers: []) == .none)
     }
 
     @Test("two directories that resolve to one project name are both reported, and neither is a target")
@@ -116,7 +118,27 @@ struct StackStatusResolverTests {
         let stacks = resolver.resolve(entries: entries, containers: [container("immich", "app", "running")])
         #expect(stacks.map(\.name) == ["immich", "photos"] && stacks.allSatisfy { $0.status == .invalid })
         #expect(stacks.allSatisfy { $0.problem?.contains("same project \"immich\"") == true })
-        #expect(StackStatusResolver.target(StackName("immich")!, entries: entries) == .ambiguous(["/stacks/photos", "/stacks/immich"]))
+        guard case .refused(let reason) = StackStatusResolver.target(StackName("immich")!, entries: entries, containers: []) else {
+            Issue.record("a name two directories claim was a target")
+            return
+        }
+        #expect(reason.contains("same project"))
+    }
+
+    @Test("a project whose containers were deployed from another directory is not taken over by a `name:` that collides with it")
+    func deployedElsewhere() {
+        var foreign = container("immich", "server", "running")
+        foreign.workingDirectory = "/home/ops/immich"
+        let entries = [entry("photos", services: ["server"], project: "immich")]
+        let stacks = resolver.resolve(entries: entries, containers: [foreign])
+        #expect(stacks.map(\.name) == ["photos"] && stacks[0].status == .invalid && stacks[0].problem?.contains("/home/ops/immich") == true, "\(stacks)")
+        guard case .refused = StackStatusResolver.target(StackName("immich")!, entries: entries, containers: [foreign]) else {
+            Issue.record("the colliding project was a target")
+            return
+        }
+        var ours = container("immich", "server", "running")
+        ours.workingDirectory = "/stacks//photos/"
+        #expect(resolver.resolve(entries: entries, containers: [ours]).map(\.status) == [.running])
     }
 
     @Test("a resolved project name that is not a safe stack name makes the stack invalid")

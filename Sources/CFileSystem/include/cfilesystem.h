@@ -17,6 +17,7 @@ long cfs_lgetxattr(const char *path, const char *name, void *value, size_t size)
 int cfs_fsetxattr(int fd, const char *name, const void *value, size_t size);
 int cfs_lsetxattr(const char *path, const char *name, const void *value, size_t size);
 int cfs_lremovexattr(const char *path, const char *name);
+int cfs_fremovexattr(int fd, const char *name);
 
 /// FICLONE: makes `destination` share `source`'s extents (a reflink); -1 with errno where the file system cannot.
 int cfs_ficlone(int destination, int source);

@@ -22,8 +22,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- Debian packages -------------------------------------------------------
-# xfsprogs and btrfs-progs: the capture tests make XFS and btrfs loop file systems.
-packages=(docker.io busybox-static debootstrap libsqlite3-dev libcurl4-openssl-dev zstd tar python3-pip xfsprogs btrfs-progs e2fsprogs)
+# xfsprogs and btrfs-progs: the capture tests make XFS and btrfs loop file systems; systemd: systemd-analyze verify of the agent unit.
+packages=(docker.io busybox-static debootstrap libsqlite3-dev libcurl4-openssl-dev zstd tar python3-pip xfsprogs btrfs-progs e2fsprogs systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -85,8 +85,12 @@ struct RollbackDockerTests {
     func mistypedID() async throws {
         try await withFixtureStacks(["webapp"]) { fx in
             let (agent, token) = try await Scenario.appsAndAgent(fx, up: ["webapp"])
-            let controller = try ControllerHarness(
-                fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token, quiesceEnabled: false)
+            // One backup now, so none is due for a day: the loop runs, and only a rollback could stop anything.
+            let client = try agent.client(token: token)
+            let first = try await client.startBackup(idempotencyKey: "first", .init(quiesced: false, stacks: [])).response.backupID
+            #expect(try await agent.waitForFinish(client, backupID: first).phase == .done)
+            #expect(try await client.backupDue().due == false)
+            let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token)
             let before = try await Docker.startedAt(project: fx.name("webapp"))
             let run = try await controller.start()
             for bad in ["b-0", "nope", #"b-20261125T020000Z-0000aaaa\u0000junk"#, ""] {

@@ -24,6 +24,19 @@ final class LoopFilesystem: @unchecked Sendable {
         _ = try? await Self.run(["umount", mountPoint])
     }
 
+    /// Runs `body` on a fresh file system made by `mkfs`, and unmounts it whatever happens.
+    static func with<T>(_ mkfs: [String], _ body: (LoopFilesystem) async throws -> T) async throws -> T {
+        let fs = try await LoopFilesystem(mkfs)
+        do {
+            let result = try await body(fs)
+            await fs.unmount()
+            return result
+        } catch {
+            await fs.unmount()
+            throw error
+        }
+    }
+
     @discardableResult
     static func run(_ argv: [String]) async throws -> String {
         let output = try await SubprocessCommandRunner().run(DockerCommand(executable: argv[0], arguments: Array(argv.dropFirst()), timeout: .seconds(300)))
@@ -47,8 +60,7 @@ struct LoopFilesystemCaptureTests {
     @Test("auto picks reflink for a plain directory; the copy reflinks, and equals the live tree after every change and under a writer", arguments: [0, 1])
     func reflink(filesystem index: Int) async throws {
         let (name, mkfs, kind) = Self.filesystems[index]
-        let fs = try await LoopFilesystem(mkfs)
-        do {
+        try await LoopFilesystem.with(mkfs) { fs in
             #expect(try FileSystemKind.of(fs.mountPoint) == kind)
             try FileManager.default.createDirectory(atPath: fs.mountPoint + "/plain", withIntermediateDirectories: true)
             #expect(CaptureMethod.automatic(for: kind, isSubvolume: try FileSystemKind.isBtrfsSubvolume(fs.mountPoint + "/plain")) == .reflink)
@@ -62,39 +74,25 @@ struct LoopFilesystemCaptureTests {
             let underWriter = try await StagingCopyTests.concurrentWriter(seed: 7, root: fs.mountPoint + "/writer", clone: true)
             #expect(underWriter > 0)
             print("[capture] \(name): \(cloned) files reflinked over \(StagingCopyTests.changes.count) change cases, \(underWriter) under the writer")
-        } catch {
-            await fs.unmount()
-            throw error
         }
-        await fs.unmount()
     }
 
     @Test("a btrfs subvolume is detected, so auto picks its snapshot")
     func btrfsSubvolume() async throws {
-        let fs = try await LoopFilesystem(["mkfs.btrfs", "-q", "-f"])
-        do {
+        try await LoopFilesystem.with(["mkfs.btrfs", "-q", "-f"]) { fs in
             try await LoopFilesystem.run(["btrfs", "subvolume", "create", fs.mountPoint + "/data"])
             #expect(try FileSystemKind.isBtrfsSubvolume(fs.mountPoint + "/data"))
             #expect(CaptureMethod.automatic(for: .btrfs, isSubvolume: true) == .snapshot)
-        } catch {
-            await fs.unmount()
-            throw error
         }
-        await fs.unmount()
     }
 
     @Test("on ext4 auto picks a copy, and a clone asked for anyway is refused per file and copied: the copy is still exact")
     func ext4FallsBack() async throws {
-        let fs = try await LoopFilesystem(["mkfs.ext4", "-q", "-F"])
-        do {
+        try await LoopFilesystem.with(["mkfs.ext4", "-q", "-F"]) { fs in
             #expect(try FileSystemKind.of(fs.mountPoint) == .ext4)
             #expect(CaptureMethod.automatic(for: .ext4, isSubvolume: false) == .copy)
             let outcome = try await StagingCopyTests.run(StagingCopyTests.changes[1], rule: StrictChangeRule(), clone: true, base: fs.mountPoint)
             #expect(outcome.equal && outcome.cloned == 0, "\(outcome.difference)")
-        } catch {
-            await fs.unmount()
-            throw error
         }
-        await fs.unmount()
     }
 }

@@ -158,7 +158,8 @@ enum NodeCopier {
 
     /// Removes `path` and everything below it; nothing there is fine.
     static func removeTree(_ path: String) throws(CaptureError) {
-        guard let state = try? FileState.of(path) else { return }
+        // A stale entry that cannot even be looked at must fail the pass, not stay in the copy.
+        guard let state = try FileState.of(path) else { return }
         if state.kind == .directory {
             for name in try entries(of: path, inStaging: true) { try removeTree(path + "/" + name) }
             guard rmdir(path) == 0 || errno == ENOENT else { throw CaptureError(.stagingUnwritable, path: path, errno: errno, "rmdir") }

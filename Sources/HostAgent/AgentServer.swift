@@ -42,7 +42,7 @@ public struct AgentServer: Sendable {
         let report = try StartupRecovery(store: store, backend: backend, logger: logger).run()
         logger.info("startup recovery done", metadata: [
             "resolved_ops": "\(report.resolvedOps.count)", "removed_files": "\(report.removedFiles.count)",
-            "removed_backups": "\(report.removedBackups.count)", "unknown_backups": "\(report.unknownBackups.count)",
+            "removed_backups": "\(report.removedBackups.count)", "adopted_backups": "\(report.adoptedBackups.count)", "unknown_backups": "\(report.unknownBackups.count)",
             "rollbacks": "\(report.rollbacks.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
         ])
 

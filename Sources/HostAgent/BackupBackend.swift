@@ -70,6 +70,17 @@ public protocol BackupBackend: Sendable {
 
     /// Every backup that has a finished archive or a manifest in the repository.
     func storedBackups() -> [StoredBackup]
+
+    /// A stored backup whose archive and manifest are both whole and agree on who and what it is:
+    /// what the journal needs to adopt it. `nil` for anything less.
+    func adoptable(_ stored: StoredBackup) -> AdoptableBackup?
+}
+
+/// A finished backup found in the repository, as its own manifest describes it.
+public struct AdoptableBackup: Sendable, Equatable {
+    public var artifact: BackupArtifact
+    /// When the backup was taken, from its manifest.
+    public var createdAt: Date
 }
 
 /// A backup's files found in the repository, whether or not the journal knows them.

@@ -21,7 +21,9 @@ public struct StartupRecovery: Sendable {
         public var removedFiles: [String] = []
         /// `guest/backup_id` of failed or pruned backups whose files were still there.
         public var removedBackups: [String] = []
-        /// `guest/backup_id` of files no journal row names; left in place.
+        /// `guest/backup_id` of whole backups no journal row named, now recorded as done.
+        public var adoptedBackups: [String] = []
+        /// `guest/backup_id` of files no journal row names that could not be adopted; left in place.
         public var unknownBackups: [String] = []
         public var rollbacks: [String: String] = [:]
     }
@@ -64,7 +66,8 @@ public struct StartupRecovery: Sendable {
         }
         // Files of a backup the journal failed or pruned, left when their removal failed,
         // would otherwise stay forever. Files the journal has never heard of may be an
-        // operator's real backups (an older agent.sqlite put back), so they stay, named.
+        // operator's real backups (an older agent.sqlite put back): a whole one is adopted,
+        // and anything less stays, named, since deleting it could destroy the only copy.
         for stored in backend.storedBackups() {
             let metadata: Logger.Metadata = ["guest": "\(stored.guest)", "backup_id": "\(stored.backupID)"]
             switch try store.fileVerdict(backup: stored.backupID, guest: stored.guest) {
@@ -80,8 +83,13 @@ public struct StartupRecovery: Sendable {
                     logger.error("removing the files of a failed or pruned backup failed; remove them by hand", metadata: metadata.merging(["error": "\(error)"]) { $1 })
                 }
             case .unknown:
-                report.unknownBackups.append(stored.description)
-                logger.warning("backup files the journal does not know are left in place; remove them by hand if they are not wanted", metadata: metadata)
+                if let found = backend.adoptable(stored), try store.adoptBackup(guest: stored.guest, backupID: stored.backupID, found: found, now: now()) {
+                    report.adoptedBackups.append(stored.description)
+                    logger.notice("a whole backup the journal did not know was adopted, as crash-consistent", metadata: metadata)
+                } else {
+                    report.unknownBackups.append(stored.description)
+                    logger.warning("backup files the journal does not know, and cannot adopt (no whole archive and manifest, or no such guest), are left in place; remove them by hand if they are not wanted", metadata: metadata)
+                }
             }
         }
         return report

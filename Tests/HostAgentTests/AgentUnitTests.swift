@@ -71,7 +71,7 @@ struct AgentUnitTests {
         #expect(op.op.state == .failed && op.op.error == "agent restarted during backup")
     }
 
-    @Test("startup recovery removes the files of failed and pruned backups, keeps listed ones, and leaves unknown ones in place")
+    @Test("startup recovery removes the files of failed and pruned backups, keeps listed ones, adopts a whole unknown one, and leaves the rest in place")
     func unreferencedFiles() throws {
         let directory = try TemporaryDirectory("recovery")
         let store = try AgentStore(path: directory.path + "/agent.sqlite")
@@ -93,11 +93,24 @@ struct AgentUnitTests {
             try directory.write("repo/g/\(id).tar.zst", [1])
             try directory.write("repo/g/\(id).manifest.json", [2])
         }
+        // A whole backup an older journal knew: its own manifest says who and what it is.
+        let found = BackupManifest(
+            backupID: "b-20261101T020000Z-00000001", guest: "g", createdAt: Date(timeIntervalSince1970: 1_790_000_000),
+            files: [.init(path: "app/x", size: 5, sha256: String(repeating: "0", count: 64))], directories: ["app"], symlinks: [], archiveBytes: 3)
+        try directory.write("repo/g/b-20261101T020000Z-00000001.tar.zst", [1, 2, 3])
+        try directory.write("repo/g/b-20261101T020000Z-00000001.manifest.json", try found.encoded())
 
         let report = try StartupRecovery(store: store, backend: backend, logger: .init(label: "test")).run()
         #expect(report.removedBackups == ["g/b-failed", "g/b-pruned"])
-        #expect(report.unknownBackups == ["g/b-unknown"])
+        #expect(report.adoptedBackups == ["g/b-20261101T020000Z-00000001"])
+        #expect(report.unknownBackups == ["g/b-unknown"], "a manifest that does not decode is not adopted, and not deleted")
         let left = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/repo/g").sorted()
-        #expect(left == ["b-kept.manifest.json", "b-kept.tar.zst", "b-unknown.manifest.json", "b-unknown.tar.zst"])
+        #expect(left == [
+            "b-20261101T020000Z-00000001.manifest.json", "b-20261101T020000Z-00000001.tar.zst",
+            "b-kept.manifest.json", "b-kept.tar.zst", "b-unknown.manifest.json", "b-unknown.tar.zst",
+        ])
+        let adopted = try #require(try store.backup("b-20261101T020000Z-00000001", guest: "g"))
+        #expect(adopted.status.phase == .done && adopted.status.consistency == .crash && adopted.status.bytesDone == 5)
+        #expect(try store.fileVerdict(backup: "b-20261101T020000Z-00000001", guest: "g") == .keep)
     }
 }

@@ -103,6 +103,18 @@ public struct DirectoryBackend: BackupBackend {
         return found.sorted { ($0.guest, $0.backupID) < ($1.guest, $1.backupID) }
     }
 
+    public func adoptable(_ stored: StoredBackup) -> AdoptableBackup? {
+        let archive = layout.archive(guest: stored.guest, backupID: stored.backupID)
+        let manifestPath = layout.manifest(guest: stored.guest, backupID: stored.backupID)
+        guard let data = FileManager.default.contents(atPath: manifestPath),
+              let manifest = try? BackupManifest.decode(data, path: manifestPath),
+              manifest.backupID == stored.backupID, manifest.guest == stored.guest,
+              let archiveBytes = try? Self.size(of: archive) else { return nil }
+        return AdoptableBackup(
+            artifact: BackupArtifact(archivePath: archive, manifestPath: manifestPath, sizeBytes: archiveBytes, dataBytes: manifest.totalBytes),
+            createdAt: manifest.createdAt)
+    }
+
     public func removeLeftovers() throws(BackupFailure) -> [String] {
         guard let guests = try? FileManager.default.contentsOfDirectory(atPath: layout.root) else { return [] }
         var removed: [String] = []

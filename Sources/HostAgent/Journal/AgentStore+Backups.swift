@@ -82,6 +82,25 @@ extension AgentStore {
         }
     }
 
+    /// Records a finished backup whose files no journal row names (an older `agent.sqlite` put
+    /// back, say), so it is listed, restorable and under retention again. Nothing says whether its
+    /// apps were quiesced, so it counts as crash-consistent. `false` when the guest is unknown.
+    public func adoptBackup(guest: String, backupID: String, found: AdoptableBackup, now: Date) throws -> Bool {
+        try database.write { db in
+            guard try GuestRecord.filter(Column("name") == guest).fetchCount(db) == 1 else { return false }
+            try OpRecord(
+                id: backupID, kind: .backup, guest: guest, idempotencyKey: nil, state: .succeeded,
+                error: nil, createdAt: found.createdAt, updatedAt: now, finishedAt: now
+            ).insert(db)
+            try BackupRecord(
+                id: backupID, guest: guest, quiesced: false, stacks: [], consistency: BackupConsistency.crash.rawValue,
+                bytesDone: found.artifact.dataBytes, bytesTotal: found.artifact.dataBytes, sizeBytes: found.artifact.sizeBytes,
+                archivePath: found.artifact.archivePath, prunedAt: nil, kind: .manual
+            ).insert(db)
+            return true
+        }
+    }
+
     /// Moves an op to `failed` with the reason.
     public func failOp(_ id: String, reason: String, now: Date) throws {
         try setState(id, .failed, error: reason, now: now)

@@ -208,35 +208,49 @@ enum NodeCopier {
 
     // MARK: extended attributes, by descriptor for files and by path for the rest
 
-    private static func copyExtendedAttributes(from source: String, descriptor input: Int32, to destination: String, descriptor output: Int32) throws(CaptureError) {
-        let names = try attributeNames(source) { size in cfs_flistxattr(input, size.0, size.1) }
-        // A new file inherits its staging directory's default ACL; the source may have no such ACL.
-        for stale in try attributeNames(destination, { size in cfs_flistxattr(output, size.0, size.1) }) where !names.contains(stale) {
-            guard cfs_fremovexattr(output, stale) == 0 || errno == ENODATA else {
-                throw CaptureError(.stagingUnwritable, path: destination, errno: errno, "removexattr \(stale)")
-            }
+    /// One node's xattr calls, through its descriptor or (not following symlinks) its path.
+    private struct Attributes {
+        let path: String
+        let list: (UnsafeMutablePointer<CChar>?, Int) -> Int
+        let get: (String, UnsafeMutableRawPointer?, Int) -> Int
+        let set: (String, UnsafeRawPointer?, Int) -> Int32
+        let remove: (String) -> Int32
+
+        static func descriptor(_ descriptor: Int32, path: String) -> Attributes {
+            Attributes(
+                path: path, list: { cfs_flistxattr(descriptor, $0, $1) }, get: { cfs_fgetxattr(descriptor, $0, $1, $2) },
+                set: { cfs_fsetxattr(descriptor, $0, $1, $2) }, remove: { cfs_fremovexattr(descriptor, $0) })
         }
-        for name in names {
-            guard let value = try attributeValue(source, name, { cfs_fgetxattr(input, name, $0, $1) }) else { continue }
-            guard value.withUnsafeBytes({ cfs_fsetxattr(output, name, $0.baseAddress, value.count) }) == 0 else {
-                throw CaptureError(.stagingUnwritable, path: destination, errno: errno, "setxattr \(name)")
-            }
+
+        static func path(_ path: String) -> Attributes {
+            Attributes(
+                path: path, list: { cfs_llistxattr(path, $0, $1) }, get: { cfs_lgetxattr(path, $0, $1, $2) },
+                set: { cfs_lsetxattr(path, $0, $1, $2) }, remove: { cfs_lremovexattr(path, $0) })
         }
     }
 
+    private static func copyExtendedAttributes(from source: String, descriptor input: Int32, to destination: String, descriptor output: Int32) throws(CaptureError) {
+        // A new file inherits its staging directory's default ACL; the source may have no such ACL.
+        try copyExtendedAttributes(.descriptor(input, path: source), to: .descriptor(output, path: destination), removingOthers: true)
+    }
+
     private static func copyExtendedAttributes(from source: String, to destination: String, removingOthers: Bool = false) throws(CaptureError) {
-        let names = try attributeNames(source) { size in cfs_llistxattr(source, size.0, size.1) }
+        try copyExtendedAttributes(.path(source), to: .path(destination), removingOthers: removingOthers)
+    }
+
+    private static func copyExtendedAttributes(_ source: Attributes, to destination: Attributes, removingOthers: Bool) throws(CaptureError) {
+        let names = try attributeNames(source.path) { size in source.list(size.0, size.1) }
         if removingOthers {
-            for stale in try attributeNames(destination, { size in cfs_llistxattr(destination, size.0, size.1) }) where !names.contains(stale) {
-                guard cfs_lremovexattr(destination, stale) == 0 || errno == ENODATA else {
-                    throw CaptureError(.stagingUnwritable, path: destination, errno: errno, "removexattr \(stale)")
+            for stale in try attributeNames(destination.path, { size in destination.list(size.0, size.1) }) where !names.contains(stale) {
+                guard destination.remove(stale) == 0 || errno == ENODATA else {
+                    throw CaptureError(.stagingUnwritable, path: destination.path, errno: errno, "removexattr \(stale)")
                 }
             }
         }
         for name in names {
-            guard let value = try attributeValue(source, name, { cfs_lgetxattr(source, name, $0, $1) }) else { continue }
-            guard value.withUnsafeBytes({ cfs_lsetxattr(destination, name, $0.baseAddress, value.count) }) == 0 else {
-                throw CaptureError(.stagingUnwritable, path: destination, errno: errno, "setxattr \(name)")
+            guard let value = try attributeValue(source.path, name, { source.get(name, $0, $1) }) else { continue }
+            guard value.withUnsafeBytes({ destination.set(name, $0.baseAddress, value.count) }) == 0 else {
+                throw CaptureError(.stagingUnwritable, path: destination.path, errno: errno, "setxattr \(name)")
             }
         }
     }

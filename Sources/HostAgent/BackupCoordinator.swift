@@ -63,6 +63,7 @@ public final class BackupCoordinator: Service, Sendable {
         do {
             try store.markRunning(job.backupID, now: now())
             logger.info("backup running", metadata: metadata)
+            await Failpoint.reach("backup.running", logger: logger)
             let throttle = ProgressThrottle()
             let artifact = try await backend.createBackup(job) { [store, logger] progress in
                 guard throttle.shouldRecord(progress) else { return }

@@ -7,12 +7,20 @@ import Logging
 /// "failpoint reached" and stop at that point until it is killed. Unset, as in
 /// production, each point costs one dictionary lookup. The moments these name
 /// last microseconds, so a test cannot hit them by timing a kill.
+///
+/// `NAME=SECONDS` holds at the point for that long and then goes on, so a test
+/// can have a backup outlast a bound without making it bigger, which on a
+/// loaded machine races the stops before it.
 enum Failpoint {
     static let active = ProcessInfo.processInfo.environment["FELHOM_AGENT_FAILPOINT"]
 
     static func reach(_ name: String, logger: Logger) async {
-        guard active == name else { return }
-        logger.notice("failpoint reached", metadata: ["failpoint": "\(name)"])
+        guard let active, active == name || active.hasPrefix(name + "=") else { return }
+        logger.notice("failpoint reached", metadata: ["failpoint": "\(active)"])
+        if let seconds = Double(active.dropFirst(name.count + 1)), seconds >= 0 {
+            try? await Task.sleep(for: .seconds(seconds))
+            return
+        }
         while true {
             // Not cancellable on purpose: the test's SIGKILL is the only way out.
             try? await Task.sleep(for: .seconds(3600))

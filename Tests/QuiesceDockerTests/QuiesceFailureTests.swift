@@ -60,11 +60,12 @@ struct QuiesceFailureTests {
         try await withFixtureStacks(Self.apps) { fx in
             let (agent, token) = try await Scenario.appsAndAgent(fx, up: Self.apps, bulkBytes: 600_000_000)
             let started = ContinuousClock.now
-            let cycle = try await runCycle(fx, agentURL: agent.baseURL, pin: agent.pin, token: token, maxQuiesceSeconds: 6) { run in
+            // Generous, so that slow stops on a loaded machine cannot use the bound up before the backup starts.
+            let cycle = try await runCycle(fx, agentURL: agent.baseURL, pin: agent.pin, token: token, maxQuiesceSeconds: 20) { run in
                 #expect(await run.waitForLine("backup started", timeout: .seconds(60)))
                 agent.stop(signal: SIGKILL)
             }
-            #expect(started.duration(to: .now) >= .seconds(6))
+            #expect(started.duration(to: .now) >= .seconds(20))
             #expect(cycle["outcome"] as? String == "failed" && cycle["consistency"] as? String == "crash", "\(cycle)")
             #expect((cycle["error"] as? String)?.contains("max_quiesce_seconds") == true)
 
@@ -77,8 +78,11 @@ struct QuiesceFailureTests {
     @Test("max_quiesce_seconds is reached: the stacks restart, and the agent records the backup as crash-consistent")
     func bound() async throws {
         try await withFixtureStacks(Self.apps) { fx in
-            let (agent, token) = try await Scenario.appsAndAgent(fx, up: Self.apps, bulkBytes: 600_000_000)
-            let cycle = try await runCycle(fx, agentURL: agent.baseURL, pin: agent.pin, token: token, maxQuiesceSeconds: 1)
+            // The bound must fall while polling: the stops can take several seconds on a loaded machine,
+            // so the bound is generous and the agent holds the backup in `running` well past it.
+            let (agent, token) = try await Scenario.appsAndAgent(
+                fx, up: Self.apps, bulkBytes: 10_000_000, agentEnvironment: ["FELHOM_AGENT_FAILPOINT": "backup.running=45"])
+            let cycle = try await runCycle(fx, agentURL: agent.baseURL, pin: agent.pin, token: token, maxQuiesceSeconds: 20)
             #expect(cycle["outcome"] as? String == "failed" && cycle["consistency"] as? String == "crash", "\(cycle)")
             let client = try agent.client(token: token)
             let backupID = try #require(cycle["backup_id"] as? String)

@@ -161,7 +161,8 @@ struct RollbackCrashTests {
     @Test("the bound during a rollback cancels it on the agent: no staging left, the app runs on the original, the record says why")
     func boundCancels() async throws {
         try await withFixtureStacks(["webapp"]) { fx in
-            let guest = try await Self.guest(fx, maxQuiesceSeconds: 0.5)
+            // Past the marker's fsync, which can take a while under load, but before the pre-rollback backup of 1 GiB is done.
+            let guest = try await Self.guest(fx, maxQuiesceSeconds: 2)
             let watch = SwapWatch()
             let watching = Task { await watch.run(guest) }
             let rolledBack = try await guest.controller.cli(["rollback", guest.backupID, "--json"])

@@ -5,14 +5,16 @@ import TestSupport
 enum Scenario {
     /// Brings `fixtures` up, writes `bulkBytes` into webapp's data so a backup lasts, and starts an agent
     /// whose guest `guest` backs up the whole stacks dir. Returns the agent and the guest's token.
-    static func appsAndAgent(_ fx: FixtureStacks, up fixtures: [String], bulkBytes: Int = 0) async throws -> (AgentHarness, String) {
+    static func appsAndAgent(
+        _ fx: FixtureStacks, up fixtures: [String], bulkBytes: Int = 0, agentEnvironment: [String: String] = [:]
+    ) async throws -> (AgentHarness, String) {
         for fixture in fixtures { try await Docker.up(fx, fixture) }
         if bulkBytes > 0 {
             try Data(randomBytes(bulkBytes)).write(to: URL(fileURLWithPath: fx.directory("webapp") + "/data/big.bin"))
         }
         let agent = try await AgentHarness()
         let token = try await agent.addGuest("guest", dataDirectory: fx.stacksDirectory)
-        try await agent.start()
+        try await agent.start(environment: agentEnvironment)
         return (agent, token)
     }
 }

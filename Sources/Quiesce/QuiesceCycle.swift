@@ -112,7 +112,7 @@ public struct QuiesceCycle: Sendable {
         }
         var marker = QuiesceMarker(cycleID: cycleID, startedAt: startedAt, stacks: appStacks.map(\.name), kind: action.kind)
         marker.partialBefore = appStacks.filter { !$0.fullyRunning }.map(\.name)
-        marker.ownerPID = getpid()
+        MarkerFile.claim(&marker)
         if case .rollback(let backupID) = action { marker.backupID = backupID }
         return await drive(.live(marker), startedAt: startedAt, shutdown: shutdown)
     }

@@ -22,6 +22,9 @@ public struct QuiesceMarker: Codable, Sendable, Equatable {
     public var partialBefore: [String]?
     /// The controller process running the cycle. Recovery leaves a marker alone while that process lives.
     public var ownerPID: Int32?
+    /// When that process started, in clock ticks since boot (`/proc/PID/stat`). A pid alone is reused:
+    /// a controller container that restarts gets the same few low pids again in its new namespace.
+    public var ownerStartTicks: UInt64?
 
     public init(cycleID: String, startedAt: Date, stacks: [String], backupID: String? = nil, kind: CycleKind = .backup) {
         self.cycleID = cycleID
@@ -37,6 +40,7 @@ public struct QuiesceMarker: Codable, Sendable, Equatable {
         case rollbackRequested = "rollback_requested"
         case partialBefore = "partial_before"
         case ownerPID = "owner_pid"
+        case ownerStartTicks = "owner_start_ticks"
         case cycleID = "cycle_id"
         case startedAt = "started_at"
         case backupID = "backup_id"
@@ -83,10 +87,22 @@ public struct MarkerFile: Sendable {
     }
 
     /// Whether the process that wrote `marker` is a controller still running, so its cycle is live, not crashed.
+    ///
+    /// The same pid must still be a `felhom-controller` that started when the marker says;
+    /// a marker from before start times were recorded is judged by the pid and name alone.
     public static func isOwnedByLiveController(_ marker: QuiesceMarker) -> Bool {
         guard let pid = marker.ownerPID, pid != getpid(),
               let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        return String(decoding: data, as: UTF8.self).contains("felhom-controller")
+        let program = data.split(separator: 0, omittingEmptySubsequences: false).first.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        guard (program as NSString).lastPathComponent == "felhom-controller" else { return false }
+        guard let recorded = marker.ownerStartTicks else { return true }
+        return ProcessStart.ticks(of: pid) == recorded
+    }
+
+    /// Makes this process the marker's owner.
+    public static func claim(_ marker: inout QuiesceMarker) {
+        marker.ownerPID = getpid()
+        marker.ownerStartTicks = ProcessStart.ticks(of: getpid())
     }
 
     public func clear() throws(QuiesceError) {
@@ -95,5 +111,19 @@ public struct MarkerFile: Sendable {
         } catch {
             throw QuiesceError(.marker, "removing the quiesce marker: \(error)")
         }
+    }
+}
+
+/// A process's start time, which with its pid names it for as long as the machine runs.
+enum ProcessStart {
+    /// Field 22 of `/proc/PID/stat`, or `nil` when there is no such process.
+    static func ticks(of pid: Int32) -> UInt64? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat") else { return nil }
+        let text = String(decoding: data, as: UTF8.self)
+        // The command name in field 2 may hold spaces and parentheses; the fields after its last ")" are plain.
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (the state), so field 22 is fields[19].
+        return fields.count > 19 ? UInt64(fields[19]) : nil
     }
 }

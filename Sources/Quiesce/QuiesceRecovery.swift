@@ -33,7 +33,7 @@ extension QuiesceCycle {
             logger.warning("--force: taking the cycle over from a running controller", metadata: ["pid": "\(found.ownerPID ?? 0)"])
         }
         // Ours now, so a second recovery leaves it alone while this one waits for the agent.
-        found.ownerPID = getpid()
+        MarkerFile.claim(&found)
         do {
             try marker.write(found)
         } catch {

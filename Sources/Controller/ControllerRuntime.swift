@@ -50,6 +50,24 @@ struct ControllerRuntime {
         }
     }
 
+    /// Refuses to act on stacks when, from inside a container, the stacks dir is another path on the host.
+    func verifyStacksMount() async throws {
+        try await ControllerRuntime.verifyStacksMount(config.stacks, logger: logger)
+    }
+
+    /// For the commands that act on stacks without building a whole runtime.
+    static func verifyStacksMount(_ configuration: StacksConfiguration, logger: Logger? = nil) async throws {
+        do {
+            if case .samePath(let containerID) = try await StacksMountCheck(configuration: configuration, runner: SubprocessCommandRunner()).verify() {
+                logger?.info("stacks_dir is the same path on the host", metadata: [
+                    "stacks_dir": "\(configuration.stacksDirectory)", "container": "\(containerID.prefix(12))",
+                ])
+            }
+        } catch {
+            throw CommandFailure(message: "\(error)", exitCode: CommandFailure.configExitCode)
+        }
+    }
+
     /// The quiesce cycle; without an agent, recovery still restarts a marker's stacks.
     var cycle: QuiesceCycle {
         QuiesceCycle(

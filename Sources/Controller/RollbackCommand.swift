@@ -34,6 +34,7 @@ struct RollbackCommand: AsyncParsableCommand {
             guard runtime.agent != nil else {
                 throw CommandFailure(message: "the config has no `agent` section; a rollback needs the host agent", exitCode: CommandFailure.configExitCode)
             }
+            try await runtime.verifyStacksMount()
             let cycle = runtime.cycle
             let record: CycleRecord
             do {

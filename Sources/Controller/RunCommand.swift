@@ -25,6 +25,8 @@ struct RunCommand: AsyncParsableCommand {
             let config = try options.loadConfig()
             let logger = Logger(label: "felhom-controller")
             let runtime = try ControllerRuntime(config: config, logger: logger)
+            // Before recovery: a wrong mount would bring the marker's stacks back on the wrong data.
+            try await runtime.verifyStacksMount()
             let cycle = runtime.cycle
 
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -126,6 +128,7 @@ struct RecoverCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             let runtime = try ControllerRuntime(config: try options.loadConfig(), logger: Logger(label: "felhom-controller"))
+            try await runtime.verifyStacksMount()
             let record: CycleRecord?
             do {
                 record = try await runtime.cycle.recover(force: force)

@@ -11,6 +11,7 @@ struct StackTarget: ParsableArguments {
 /// Runs one compose operation for a CLI command and prints what it did.
 private func perform(_ operation: StackOperation, on name: String, force: Bool, options: GlobalOptions) async throws {
     let config = try options.loadConfig()
+    try await ControllerRuntime.verifyStacksMount(config.stacks)
     let operations = StackOperations(configuration: config.stacks, runner: SubprocessCommandRunner())
     do {
         try await operations.perform(operation, on: name, force: force)

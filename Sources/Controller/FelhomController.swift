@@ -11,7 +11,7 @@ struct FelhomController: AsyncParsableCommand {
         commandName: "felhom-controller",
         abstract: "Manages the docker compose stacks of one felhom guest.",
         version: ProductVersion.current,
-        subcommands: [StacksCommand.self, RunCommand.self, RecoverCommand.self, CyclesCommand.self, RollbackCommand.self]
+        subcommands: [StacksCommand.self, RunCommand.self, RecoverCommand.self, CyclesCommand.self, RollbackCommand.self, HealthCommand.self]
     )
 
     static func main() async {

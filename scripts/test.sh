@@ -18,6 +18,8 @@ bash scripts/setup.sh
 echo "[test] $(docker version --format 'docker engine {{.Server.Version}}') / $(docker compose version)"
 
 swift build --build-tests "$@"
+# The image the container tests deploy, from the release binary (the first build takes several minutes).
+bash scripts/build-controller-image.sh
 
 for run in $(seq "$runs"); do
   [ "$runs" -eq 1 ] || echo "[test] run $run of $runs"

@@ -205,14 +205,9 @@ struct AgentHTTPSTests {
         await #expect(throws: AgentClientError.connectionRefused(url: "https://127.0.0.1:1/backup/due")) { _ = try await refused.backupDue() }
 
         // A socket that accepts connections and never speaks TLS.
-        let silent = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(silent) }
-        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(silent, $0, length) } }
-        listen(silent, 4)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(silent, $0, &length) } }
-        let port = UInt16(bigEndian: address.sin_port)
+        let silent = try LoopbackListener()
+        defer { silent.close() }
+        let port = silent.port
         let hanging = AgentClient(configuration: try AgentClientConfiguration(
             baseURL: "https://127.0.0.1:\(port)", pin: pin, token: "t", connectTimeout: .seconds(1), totalTimeout: .seconds(1)))
         await #expect { _ = try await hanging.backupDue() } throws: {

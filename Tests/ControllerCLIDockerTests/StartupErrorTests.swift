@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -24,8 +25,9 @@ struct StartupErrorTests {
     @Test("a customer API port another process holds")
     func busyPort() async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let (socket, port) = try Self.listeningSocket()
-        defer { close(socket) }
+        let holder = try LoopbackListener()
+        defer { holder.close() }
+        let port = holder.port
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try "api-token".write(toFile: directory + "/api-token", atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: directory + "/api-token")
@@ -38,16 +40,5 @@ struct StartupErrorTests {
         #expect(result.exitCode == 78)
         #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(port): the address is already in use"), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").filter { $0.hasPrefix("felhom-controller:") }.count == 1, "\(result.stderr)")
-    }
-
-    /// A TCP socket listening on a free loopback port, and the port.
-    static func listeningSocket() throws -> (Int32, Int) {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
-        guard bound == 0, listen(descriptor, 4) == 0 else { throw CLIError("cannot listen on a loopback port: errno \(errno)") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
-        return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
     }
 }

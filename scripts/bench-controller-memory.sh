@@ -16,8 +16,10 @@ agent_bin="$(swift build -c release --show-bin-path)/felhom-agent"
 
 work=$(mktemp -d /tmp/felhom-bench-memory.XXXXXX)
 agent_pid=""
+# Its own project name: a guest's real felhom-controller stack is never replaced or its volume removed.
+compose() { docker compose --project-name "felhom-bench-$$" --project-directory "$work/stacks/felhom-controller" "$@"; }
 cleanup() {
-  docker compose --project-directory "$work/stacks/felhom-controller" down --volumes --timeout 0 >/dev/null 2>&1 || true
+  compose down --volumes --timeout 0 >/dev/null 2>&1 || true
   [ -z "$agent_pid" ] || kill "$agent_pid" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -59,12 +61,14 @@ DOCKER_GID=$(stat -c %g /var/run/docker.sock)
 FELHOM_STATE=$work/state
 FELHOM_CONFIG_DIR=$work/etc
 ENV
-docker compose --project-directory "$work/stacks/felhom-controller" up -d >&2
+compose up -d >&2
+container=$(compose ps -q controller)
+healthy=false
 for _ in $(seq 240); do
-  [ "$(docker inspect --format '{{.State.Health.Status}}' "$(docker compose --project-directory "$work/stacks/felhom-controller" ps -q controller)")" = healthy ] && break
+  if [ "$(docker inspect --format '{{.State.Health.Status}}' "$container")" = healthy ]; then healthy=true; break; fi
   sleep 1
 done
-container=$(docker compose --project-directory "$work/stacks/felhom-controller" ps -q controller)
+$healthy || { compose logs >&2; echo "the controller never became healthy; nothing measured" >&2; exit 1; }
 echo "[bench] controller healthy; idle for ${idle} s" >&2
 sleep "$idle"
 

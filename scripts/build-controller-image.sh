@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Builds the controller's image, felhom/controller:<version>, with no registry:
+# Builds the controller's image, felhom/controller:<version>, with no image registry
+# (debootstrap still fetches packages from the Debian mirror in the machine's apt sources):
 #   1. the release binary, with the Swift runtime linked in (--static-swift-stdlib);
 #   2. a Debian bookworm root made with debootstrap that holds the binary's runtime
 #      libraries and tini, imported once as felhom/controller-base:bookworm;
 #   3. deploy/controller/Dockerfile on that base, with the docker CLI and the compose
 #      v2 plugin copied from this host's installed packages.
-# Safe to run again: each step is skipped or cheap when its result is current.
+# Safe to run again: each step is skipped or cheap when its result is current. The base is
+# made once; `docker image rm felhom/controller-base:bookworm` makes the next run refresh its
+# packages (libcurl's security updates among them).
 # Prints the image's tag on its last line. Needs root (debootstrap) and scripts/setup.sh done.
 #
 #   --online   build FROM Debian's own image instead (needs a registry)
@@ -32,7 +35,7 @@ version=$("$binary" --version)
 docker_cli=$(dpkg -L docker.io 2>/dev/null | grep -x '/usr/bin/docker' || true)
 [ -n "$docker_cli" ] || { echo "docker.io's /usr/bin/docker is not installed; run scripts/setup.sh" >&2; exit 1; }
 compose_plugin=""
-for dir in /usr/local/lib/docker/cli-plugins /usr/lib/docker/cli-plugins /usr/libexec/docker/cli-plugins "$HOME/.docker/cli-plugins"; do
+for dir in /usr/local/lib/docker/cli-plugins /usr/lib/docker/cli-plugins /usr/libexec/docker/cli-plugins "${HOME:-/root}/.docker/cli-plugins"; do
   if [ -x "$dir/docker-compose" ]; then compose_plugin="$dir/docker-compose"; break; fi
 done
 [ -n "$compose_plugin" ] || { echo "no docker compose v2 plugin found; run scripts/setup.sh" >&2; exit 1; }
@@ -63,6 +66,7 @@ rm -rf "$context"
 mkdir -p "$context"
 cp deploy/controller/Dockerfile "$context/"
 cp "$binary" "$context/felhom-controller"
+# 137 MB unstripped; backtraces then show addresses, which the build's unstripped copy can map back.
 strip "$context/felhom-controller" 2>/dev/null || true
 cp "$docker_cli" "$context/docker"
 cp "$compose_plugin" "$context/docker-compose"

@@ -17,7 +17,11 @@ enum Failpoint {
     static func reach(_ name: String, logger: Logger) async {
         guard let active, active == name || active.hasPrefix(name + "=") else { return }
         logger.notice("failpoint reached", metadata: ["failpoint": "\(active)"])
-        if let seconds = Double(active.dropFirst(name.count + 1)), seconds >= 0 {
+        if active != name {
+            guard let seconds = Double(active.dropFirst(name.count + 1)), seconds.isFinite, seconds >= 0 else {
+                logger.error("failpoint hold is not a number of seconds; going on", metadata: ["failpoint": "\(active)"])
+                return
+            }
             try? await Task.sleep(for: .seconds(seconds))
             return
         }

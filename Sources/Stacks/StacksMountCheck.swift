@@ -80,9 +80,14 @@ public struct StacksMountCheck: Sendable {
         return nil
     }
 
+    /// By text alone: Foundation's `standardizingPath` also resolves symlinks, and a host path
+    /// must not be resolved against the container's file system.
     static func normalized(_ path: String) -> String {
-        let standardized = (path as NSString).standardizingPath
-        return standardized.isEmpty ? "/" : standardized
+        var parts: [Substring] = []
+        for part in path.split(separator: "/") where part != "." {
+            if part == ".." { _ = parts.popLast() } else { parts.append(part) }
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     static func contains(_ directory: String, _ path: String) -> Bool {
@@ -110,8 +115,20 @@ public enum StacksMountError: Error, Sendable, Equatable, CustomStringConvertibl
                 + "the daemon paths that hold no stack data. Mount it at the same path on both sides (- \(stacksDirectory):\(stacksDirectory))"
         case .cannotInspect(let containerID, let detail):
             "cannot check where stacks_dir is on the host: docker inspect of this container (\(containerID.prefix(12))) failed: \(detail). "
-                + "Mount the docker socket into the container"
+                + Self.advice(detail)
         }
+    }
+}
+
+extension StacksMountError {
+    static func advice(_ detail: String) -> String {
+        if detail.localizedCaseInsensitiveContains("permission denied") {
+            return "The socket is mounted but not usable: set DOCKER_GID to its group (stat -c %g /var/run/docker.sock)"
+        }
+        if detail.localizedCaseInsensitiveContains("no such object") || detail.localizedCaseInsensitiveContains("no such container") {
+            return "The engine behind the socket does not run this container; mount the socket of the engine that does"
+        }
+        return "Mount the docker socket into the container (- /var/run/docker.sock:/var/run/docker.sock)"
     }
 }
 

@@ -61,6 +61,15 @@ final class ControllerContainer: @unchecked Sendable {
 
     /// `docker compose up -d` of the controller's stack, then waits until its customer API listens.
     func up() async throws {
+        // A stack of that name from anywhere but a test's temporary dir is a real controller: leave it be.
+        let existing = try await Docker.run([
+            "ps", "-a", "--filter", "label=com.docker.compose.project=\(Self.project)",
+            "--format", #"{{.Label "com.docker.compose.project.working_dir"}}"#,
+        ]).standardOutput.split(separator: "\n")
+        let tests = FileManager.default.temporaryDirectory.appendingPathComponent("felhom-t").path
+        if let foreign = existing.first(where: { !$0.hasPrefix(tests) }) {
+            throw HarnessError("a felhom-controller stack deployed from \(foreign) runs on this engine; the container tests would replace it, so they refuse")
+        }
         await down()
         let result = try await compose(["up", "-d"])
         guard result.exitCode == 0 else { throw HarnessError("compose up felhom-controller: \(result.standardError)") }

@@ -70,4 +70,11 @@ struct StacksMountCheckTests {
         }
         #expect(error.map { "\($0)" }?.contains("Mount the docker socket") == true)
     }
+
+    @Test("paths are compared by their text, with dots and extra slashes gone")
+    func normalizedByText() async throws {
+        let mounts = #"[{"Type":"bind","Source":"/srv/./stacks/","Destination":"/opt/x/../stacks"}]"#
+        let error = await #expect(throws: StacksMountError.self) { try await Self.check(stacksDir: "/opt/stacks", mounts: mounts).0.verify() }
+        #expect(error == .differentHostPath(inside: "/opt/stacks", onHost: "/srv/stacks"))
+    }
 }

@@ -119,8 +119,7 @@ final class ControllerContainer: @unchecked Sendable {
     func running(_ stacks: [String]) async throws -> [String: Bool] {
         var result: [String: Bool] = [:]
         for stack in stacks {
-            let ids = try await Docker.run(["ps", "-aq", "--filter", "label=com.docker.compose.project=\(stack)"]).standardOutput
-                .split(separator: "\n").map(String.init)
+            let ids = try await Docker.containerIDs(project: stack)
             let states = ids.isEmpty ? "" : try await Docker.run(["inspect", "--format", "{{.State.Running}}"] + ids).standardOutput
             let lines = states.split(separator: "\n")
             result[stack] = !lines.isEmpty && lines.allSatisfy { $0 == "true" }

@@ -22,10 +22,15 @@ enum Docker {
         guard result.exitCode == 0 else { throw HarnessError("compose stop \(fixture): \(result.standardError)") }
     }
 
+    /// The ids of every container of a compose project, running or not.
+    static func containerIDs(project: String) async throws -> [String] {
+        try await run(["ps", "-aq", "--filter", "label=com.docker.compose.project=\(project)"]).standardOutput
+            .split(separator: "\n").map(String.init)
+    }
+
     /// `State.Health.Status` of every container of a compose project, sorted; empty for those without a healthcheck.
     static func health(project: String) async throws -> [String] {
-        let ids = try await run(["ps", "-aq", "--filter", "label=com.docker.compose.project=\(project)"]).standardOutput
-            .split(separator: "\n").map(String.init)
+        let ids = try await containerIDs(project: project)
         guard !ids.isEmpty else { return [] }
         let output = try await run(["inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}"] + ids).standardOutput
         return output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }.sorted()
@@ -33,8 +38,7 @@ enum Docker {
 
     /// `State.StartedAt` of every container of a compose project, by container name.
     static func startedAt(project: String) async throws -> [String: String] {
-        let ids = try await run(["ps", "-aq", "--filter", "label=com.docker.compose.project=\(project)"]).standardOutput
-            .split(separator: "\n").map(String.init)
+        let ids = try await containerIDs(project: project)
         guard !ids.isEmpty else { return [:] }
         let output = try await run(["inspect", "--format", "{{.Name}} {{.State.StartedAt}}"] + ids).standardOutput
         return Dictionary(uniqueKeysWithValues: output.split(separator: "\n").map { line in

@@ -63,7 +63,11 @@ enum NodeCopier {
                 throw CaptureError(.sourceUnreadable, path: source, errno: errno, "lseek")
             }
             let holeStart = lseek(input, dataStart, cfs_seek_hole())
-            guard holeStart >= 0 else { throw CaptureError(.sourceUnreadable, path: source, errno: errno, "lseek") }
+            guard holeStart >= 0 else {
+                // The file shrank below `dataStart` since the last call; the delta pass sees its new size.
+                if errno == ENXIO { break }
+                throw CaptureError(.sourceUnreadable, path: source, errno: errno, "lseek")
+            }
             var position = dataStart
             while position < holeStart {
                 let count = pread(input, &buffer, min(chunk, Int(holeStart - position)), position)

@@ -2,7 +2,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <linux/btrfs.h>
 #include <linux/fs.h>
+#include <string.h>
+#include <errno.h>
 #include <sys/ioctl.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -28,4 +31,41 @@ long cfs_filesystem_type(const char *path) {
     struct statfs info;
     if (statfs(path, &info) != 0) return -1;
     return (long)info.f_type;
+}
+
+int cfs_btrfs_snapshot(const char *source, const char *parent, const char *name) {
+    size_t length = strlen(name);
+    if (length == 0) { errno = EINVAL; return -1; }
+    if (length > BTRFS_SUBVOL_NAME_MAX) { errno = ENAMETOOLONG; return -1; }
+    int from = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (from < 0) return -1;
+    int into = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (into < 0) { int saved = errno; close(from); errno = saved; return -1; }
+    struct btrfs_ioctl_vol_args_v2 args;
+    memset(&args, 0, sizeof args);
+    args.fd = from;
+    args.flags = BTRFS_SUBVOL_RDONLY;
+    memcpy(args.name, name, length);
+    int result = ioctl(into, BTRFS_IOC_SNAP_CREATE_V2, &args);
+    int saved = errno;
+    close(from);
+    close(into);
+    errno = saved;
+    return result;
+}
+
+int cfs_btrfs_destroy(const char *parent, const char *name) {
+    size_t length = strlen(name);
+    if (length == 0) { errno = EINVAL; return -1; }
+    if (length > BTRFS_PATH_NAME_MAX) { errno = ENAMETOOLONG; return -1; }
+    int into = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (into < 0) return -1;
+    struct btrfs_ioctl_vol_args args;
+    memset(&args, 0, sizeof args);
+    memcpy(args.name, name, length);
+    int result = ioctl(into, BTRFS_IOC_SNAP_DESTROY, &args);
+    int saved = errno;
+    close(into);
+    errno = saved;
+    return result;
 }

@@ -15,6 +15,15 @@ public struct CaptureError: Error, Sendable, Equatable, CustomStringConvertible 
         /// A delta pass was asked for before the first full pass.
         public static let notPrepared = Code(name: "not_prepared")
 
+        /// Not enough free space for the capture; nothing was copied.
+        public static let noSpace = Code(name: "no_space")
+        /// The pass was stopped because the capture is no longer wanted.
+        public static let cancelled = Code(name: "cancelled")
+        /// A btrfs snapshot could not be made or deleted.
+        public static let snapshotFailed = Code(name: "snapshot_failed")
+        /// The method asked for cannot work on this data dir.
+        public static let unsupported = Code(name: "unsupported")
+
         public var description: String { name }
     }
 
@@ -31,14 +40,17 @@ public struct CaptureError: Error, Sendable, Equatable, CustomStringConvertible 
         self.operation = operation
     }
 
-    public var isDiskFull: Bool { errno == ENOSPC || errno == EDQUOT }
+    public var isDiskFull: Bool { code == .noSpace || errno == ENOSPC || errno == EDQUOT }
 
     public var description: String {
         let reason = errno == 0 ? "" : ": " + String(cString: strerror(errno))
         let advice = switch code {
-        case .stagingUnwritable where isDiskFull: "; free space beside the data dir, or set capture: off for this guest"
+        case .stagingUnwritable where isDiskFull: "; free space beside the data dir, or `felhom-agent guest capture NAME off`, which keeps the apps down for the whole archive"
         case .stagingUnwritable: "; check that the staging directory is writable by the agent"
         case .sourceUnreadable: "; check that the agent can read the whole data dir"
+        case .noSpace: "; free space beside the data dir, or put the data dir on XFS or btrfs, where a reflink needs almost none; or `felhom-agent guest capture NAME off`, which keeps the apps down for the whole archive"
+        case .snapshotFailed: "; the capture folder must be on the same btrfs file system as the data dir subvolume, and the agent must run as root; or `felhom-agent guest capture NAME reflink`"
+        case .unsupported: ""
         case .badStaging: ""
         default: ""
         }

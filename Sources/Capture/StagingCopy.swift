@@ -47,6 +47,8 @@ public struct StagingCopy: Sendable {
     public let rule: any ChangeRule
     /// Reflink each file's data (XFS with reflink, btrfs) and copy only where the file system refuses.
     public let clone: Bool
+    /// Checked before each entry: a pass that is no longer wanted ends with a `cancelled` error.
+    public var shouldStop: @Sendable () -> Bool = { false }
     private var recorded: [String: Copied] = [:]
     private var passes = 0
     private var temporaryCounter = 0
@@ -108,6 +110,7 @@ public struct StagingCopy: Sendable {
             report.removed += 1
         }
         for name in names.sorted() {
+            if shouldStop() { throw CaptureError(.cancelled, path: source, "the pass was stopped:") }
             let child = relative + "/" + name
             guard let current = try FileState.of(source + child) else { continue }  // gone since the listing
             report.paths += 1

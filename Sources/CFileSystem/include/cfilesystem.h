@@ -23,5 +23,9 @@ int cfs_fremovexattr(int fd, const char *name);
 int cfs_ficlone(int destination, int source);
 /// statfs's f_type of the file system holding `path`; -1 with errno on failure.
 long cfs_filesystem_type(const char *path);
+/// A read-only btrfs snapshot of the subvolume `source`, made as `parent/name` (same file system).
+int cfs_btrfs_snapshot(const char *source, const char *parent, const char *name);
+/// Deletes the subvolume or snapshot `parent/name`.
+int cfs_btrfs_destroy(const char *parent, const char *name);
 
 #endif

@@ -124,7 +124,7 @@ let package = Package(
             dependencies: ["CFileSystem"],
             swiftSettings: strictSettings
         ),
-        // The xattr calls and the SEEK_DATA/SEEK_HOLE/UTIME_OMIT constants that Swift's Glibc module lacks.
+        // The xattr calls, the SEEK_DATA/SEEK_HOLE/UTIME_OMIT constants and the btrfs snapshot ioctls that Swift's Glibc module lacks.
         .target(name: "CFileSystem"),
         // Compose stacks: discovery, status, and operations through the docker CLI.
         .target(
@@ -154,6 +154,7 @@ let package = Package(
             name: "Agent",
             dependencies: [
                 "AgentAPI",
+                "Capture",
                 "HostAgent",
                 "ConfigFile",
                 "CommandLineSupport",
@@ -168,6 +169,7 @@ let package = Package(
             name: "HostAgent",
             dependencies: [
                 "AgentAPI",
+                "Capture",
                 "ConfigFile",
                 "DurableFiles",
                 "HTTPServing",

@@ -8,6 +8,7 @@ Directory mtimes count too. The root itself is listed as ".".
 
   python3 scripts/tree-hash.py DIR            # the digest only
   python3 scripts/tree-hash.py --lines DIR    # every line, then the digest
+  --no-holes leaves out the data segments: a tar round trip fills holes in.
 """
 import hashlib
 import os
@@ -48,7 +49,7 @@ def xattrs(path):
     return ";".join(f"{name}={os.getxattr(path, name, follow_symlinks=False).hex()}" for name in names)
 
 
-def lines(root):
+def lines(root, holes=True):
     groups = {}
     out = []
     for directory, dirs, files in os.walk(root):
@@ -63,7 +64,7 @@ def lines(root):
                 group = ""
                 if info.st_nlink > 1:
                     group = groups.setdefault((info.st_dev, info.st_ino), relative)
-                fields = ["file"] + fields + [str(info.st_size), digest(path), segments(path, info.st_size), "link:" + group]
+                fields = ["file"] + fields + [str(info.st_size), digest(path), segments(path, info.st_size) if holes else "-", "link:" + group]
             elif stat.S_ISDIR(mode):
                 fields = ["dir"] + fields
             elif stat.S_ISLNK(mode):
@@ -81,10 +82,11 @@ def lines(root):
 def main():
     args = sys.argv[1:]
     show = "--lines" in args
-    args = [a for a in args if a != "--lines"]
+    holes = "--no-holes" not in args
+    args = [a for a in args if a not in ("--lines", "--no-holes")]
     if len(args) != 1:
         sys.exit(__doc__)
-    found = lines(args[0])
+    found = lines(args[0], holes)
     if show:
         print("\n".join(found))
     print(hashlib.sha256("\n".join(found).encode()).hexdigest())

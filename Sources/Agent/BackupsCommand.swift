@@ -11,7 +11,8 @@ struct BackupsCommand: AsyncParsableCommand {
         abstract: "List backups that are done or in flight, newest first.",
         discussion: """
         --json prints an array of objects with backup_id, guest, phase, consistency, started_at, \
-        finished_at, size_bytes, bytes_done and bytes_total. Failed backups are not listed; `ops` shows them.
+        finished_at, size_bytes, bytes_done, bytes_total, capture_method, capture_reason, capture_window_ms \
+        and archive_ms. Failed backups are not listed; `ops` shows them.
         """
     )
 
@@ -28,6 +29,8 @@ struct BackupsCommand: AsyncParsableCommand {
             case backupID = "backup_id", guest, phase, consistency
             case startedAt = "started_at", finishedAt = "finished_at"
             case sizeBytes = "size_bytes", bytesDone = "bytes_done", bytesTotal = "bytes_total"
+            case captureMethod = "capture_method", captureReason = "capture_reason"
+            case captureWindowMs = "capture_window_ms", archiveMs = "archive_ms"
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -41,6 +44,10 @@ struct BackupsCommand: AsyncParsableCommand {
             try container.encode(sizeBytes, forKey: .sizeBytes)
             try container.encode(status.bytesDone, forKey: .bytesDone)
             try container.encode(status.bytesTotal, forKey: .bytesTotal)
+            try container.encode(status.captureMethod, forKey: .captureMethod)
+            try container.encode(status.captureReason, forKey: .captureReason)
+            try container.encode(status.captureWindowMs, forKey: .captureWindowMs)
+            try container.encode(status.archiveMs, forKey: .archiveMs)
         }
     }
 
@@ -51,9 +58,11 @@ struct BackupsCommand: AsyncParsableCommand {
             let outputs = entries.map { Output(status: $0.status, guest: $0.guest, sizeBytes: $0.sizeBytes) }
             let rows = outputs.map { output in
                 [output.status.backupID, output.guest, output.status.phase.rawValue, output.status.consistency.rawValue,
-                 output.status.startedAt.formatted(.iso8601), output.sizeBytes.map(String.init) ?? ""]
+                 output.status.startedAt.formatted(.iso8601), output.sizeBytes.map(String.init) ?? "",
+                 output.status.captureMethod?.rawValue ?? "", output.status.captureWindowMs.map(String.init) ?? ""]
             }
-            try options.emit(outputs, text: TextTable(header: ["BACKUP_ID", "GUEST", "PHASE", "CONSISTENCY", "STARTED_AT", "SIZE_BYTES"], rows: rows).rendered)
+            try options.emit(outputs, text: TextTable(
+                header: ["BACKUP_ID", "GUEST", "PHASE", "CONSISTENCY", "STARTED_AT", "SIZE_BYTES", "CAPTURE", "WINDOW_MS"], rows: rows).rendered)
         }
     }
 }

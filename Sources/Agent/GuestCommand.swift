@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandLineSupport
 import Foundation
+import Capture
 import HostAgent
 
 /// `felhom-agent guest add|list`.
@@ -8,7 +9,7 @@ struct GuestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guest",
         abstract: "Add and list guests.",
-        subcommands: [GuestAddCommand.self, GuestListCommand.self, GuestProbeCommand.self]
+        subcommands: [GuestAddCommand.self, GuestListCommand.self, GuestProbeCommand.self, GuestCaptureCommand.self]
     )
 }
 
@@ -27,6 +28,8 @@ struct GuestAddCommand: AsyncParsableCommand {
     var dataDirectory: String
     @Option(name: .customLong("interval-seconds"), help: "How often a backup is due.")
     var intervalSeconds = 86400
+    @Option(help: "How a backup captures the data dir while the apps are stopped: auto, snapshot, reflink, copy or off.")
+    var capture = "auto"
 
     struct Output: Encodable {
         var guest: String
@@ -49,12 +52,15 @@ struct GuestAddCommand: AsyncParsableCommand {
             guard intervalSeconds >= 60 else {
                 throw CommandFailure(message: "--interval-seconds must be at least 60", exitCode: 64)
             }
+            let setting = try GuestCaptureCommand.parse(capture)
             let (_, store) = try options.openStore()
             let token = GuestToken.generate()
             do {
-                try store.addGuest(GuestRecord(
+                var record = GuestRecord(
                     name: name, dataDirectory: dataDirectory, intervalSeconds: intervalSeconds,
-                    tokenSHA256: GuestToken.digest(token), backupRequestedAt: nil, createdAt: Date()))
+                    tokenSHA256: GuestToken.digest(token), backupRequestedAt: nil, createdAt: Date())
+                record.capture = setting
+                try store.addGuest(record)
             } catch {
                 throw CommandFailure(message: "\(error)")
             }
@@ -68,7 +74,7 @@ struct GuestListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List guests.",
-        discussion: "--json prints an array of {\"guest\", \"data_dir\", \"interval_seconds\", \"backup_requested_at\"}."
+        discussion: "--json prints an array of {\"guest\", \"data_dir\", \"interval_seconds\", \"backup_requested_at\", \"capture\"}."
     )
 
     @OptionGroup var options: AgentOptions
@@ -78,9 +84,10 @@ struct GuestListCommand: AsyncParsableCommand {
         var dataDir: String
         var intervalSeconds: Int
         var backupRequestedAt: Date?
+        var capture: String
 
         enum CodingKeys: String, CodingKey {
-            case guest
+            case guest, capture
             case dataDir = "data_dir"
             case intervalSeconds = "interval_seconds"
             case backupRequestedAt = "backup_requested_at"
@@ -91,10 +98,52 @@ struct GuestListCommand: AsyncParsableCommand {
         try await reportingFailures {
             let (_, store) = try options.openStore()
             let guests = try store.guests()
-            let rows = guests.map { [$0.name, $0.dataDirectory, "\($0.intervalSeconds)", $0.backupRequestedAt == nil ? "" : "requested"] }
+            let rows = guests.map { [$0.name, $0.dataDirectory, "\($0.intervalSeconds)", $0.capture.rawValue, $0.backupRequestedAt == nil ? "" : "requested"] }
             try options.emit(
-                guests.map { Output(guest: $0.name, dataDir: $0.dataDirectory, intervalSeconds: $0.intervalSeconds, backupRequestedAt: $0.backupRequestedAt) },
-                text: TextTable(header: ["GUEST", "DATA_DIR", "INTERVAL_S", "NOTE"], rows: rows).rendered)
+                guests.map {
+                    Output(guest: $0.name, dataDir: $0.dataDirectory, intervalSeconds: $0.intervalSeconds,
+                           backupRequestedAt: $0.backupRequestedAt, capture: $0.capture.rawValue)
+                },
+                text: TextTable(header: ["GUEST", "DATA_DIR", "INTERVAL_S", "CAPTURE", "NOTE"], rows: rows).rendered)
+        }
+    }
+}
+
+/// `felhom-agent guest capture NAME MODE`.
+struct GuestCaptureCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture",
+        abstract: "Set how a guest's backups capture its data dir while its apps are stopped.",
+        discussion: """
+            auto picks by file system: a btrfs subvolume is snapshotted; XFS and plain btrfs directories are \
+            reflinked; anything else is copied ahead. off keeps the apps down for the whole archive.
+            """
+    )
+
+    @OptionGroup var options: AgentOptions
+    @Argument(help: "The guest's name.")
+    var name: String
+    @Argument(help: "auto, snapshot, reflink, copy or off.")
+    var mode: String
+
+    static func parse(_ text: String) throws -> CaptureSetting {
+        guard let setting = CaptureSetting(rawValue: text) else {
+            let allowed = CaptureSetting.allCases.map(\.rawValue).joined(separator: ", ")
+            throw CommandFailure(message: "capture \"\(text)\" is not one of \(allowed)", exitCode: 64)
+        }
+        return setting
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            let setting = try Self.parse(mode)
+            let (_, store) = try options.openStore()
+            do {
+                try store.setCapture(guest: name, setting)
+            } catch {
+                throw CommandFailure(message: "\(error)")
+            }
+            try options.emit(["guest": name, "capture": setting.rawValue], text: "guest \(name): capture \(setting.rawValue)")
         }
     }
 }

@@ -4,6 +4,9 @@
 public protocol BackupAgent: Sendable {
     /// `GET /backup/due`.
     func backupDue() async throws(AgentClientError) -> BackupDue
+    /// `POST /backup/prepare`: make the capture while the apps run. `created` is false when
+    /// `idempotencyKey` named a prepare already started.
+    func prepareBackup(idempotencyKey: String) async throws(AgentClientError) -> (response: StartBackupResponse, created: Bool)
     /// `POST /backup`. `created` is false when `idempotencyKey` named a backup already started.
     func startBackup(
         idempotencyKey: String, _ request: StartBackupRequest

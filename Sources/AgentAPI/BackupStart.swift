@@ -4,10 +4,19 @@ public struct StartBackupRequest: Codable, Sendable, Equatable {
     public var quiesced: Bool
     /// The stacks it stopped.
     public var stacks: [String]
+    /// The backup `POST /backup/prepare` made ready: this request runs its short window. When that
+    /// prepare failed, or is `nil`, the backup archives the live data dir while the apps stay down.
+    public var prepareID: String?
 
-    public init(quiesced: Bool, stacks: [String]) {
+    public init(quiesced: Bool, stacks: [String], prepareID: String? = nil) {
         self.quiesced = quiesced
         self.stacks = stacks
+        self.prepareID = prepareID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case quiesced, stacks
+        case prepareID = "prepare_id"
     }
 }
 

@@ -2,6 +2,10 @@ import Foundation
 
 /// Where a backup is in its life.
 public enum BackupPhase: String, Codable, Sendable, CaseIterable {
+    /// `POST /backup/prepare` is making the capture while the apps run.
+    case preparing
+    /// The capture is made; `POST /backup` with this id runs the short window.
+    case ready
     case queued, running
     /// The data is captured; the guest may resume while the backup finishes.
     case snapshotted
@@ -13,7 +17,7 @@ public enum BackupPhase: String, Codable, Sendable, CaseIterable {
     public var releasesGuest: Bool {
         switch self {
         case .snapshotted, .done, .failed, .pruned: true
-        case .queued, .running: false
+        case .preparing, .ready, .queued, .running: false
         }
     }
 }
@@ -21,6 +25,11 @@ public enum BackupPhase: String, Codable, Sendable, CaseIterable {
 /// Whether a backup captured the apps at rest (`app`) or while they ran (`crash`).
 public enum BackupConsistency: String, Codable, Sendable {
     case app, crash
+}
+
+/// How the agent captured the stopped state; `none` when the apps stayed down for the whole archive.
+public enum BackupCaptureMethod: String, Codable, Sendable, CaseIterable {
+    case snapshot, reflink, copy, none
 }
 
 /// `GET /backup/status`, and one element of `GET /backups`.
@@ -35,10 +44,21 @@ public struct BackupStatus: Codable, Sendable, Equatable {
     public var bytesTotal: Int64?
     /// Why the backup failed; `nil` unless `phase` is `failed`.
     public var error: String?
+    /// How the stopped state was captured; `nil` until the agent knows.
+    public var captureMethod: BackupCaptureMethod?
+    /// Why there was no fast capture (`captureMethod` is `none`), or why it was slower than the
+    /// file system allows (a copy on ZFS, say); `nil` otherwise.
+    public var captureReason: String?
+    /// From `POST /backup` to the capture being complete: how long the apps had to stay down for it.
+    public var captureWindowMs: Int64?
+    /// How long writing the archive took.
+    public var archiveMs: Int64?
 
     public init(
         backupID: String, phase: BackupPhase, consistency: BackupConsistency, startedAt: Date,
-        finishedAt: Date?, bytesDone: Int64, bytesTotal: Int64?, error: String?
+        finishedAt: Date?, bytesDone: Int64, bytesTotal: Int64?, error: String?,
+        captureMethod: BackupCaptureMethod? = nil, captureReason: String? = nil,
+        captureWindowMs: Int64? = nil, archiveMs: Int64? = nil
     ) {
         self.backupID = backupID
         self.phase = phase
@@ -48,6 +68,10 @@ public struct BackupStatus: Codable, Sendable, Equatable {
         self.bytesDone = bytesDone
         self.bytesTotal = bytesTotal
         self.error = error
+        self.captureMethod = captureMethod
+        self.captureReason = captureReason
+        self.captureWindowMs = captureWindowMs
+        self.archiveMs = archiveMs
     }
 
     enum CodingKeys: String, CodingKey {
@@ -57,6 +81,10 @@ public struct BackupStatus: Codable, Sendable, Equatable {
         case finishedAt = "finished_at"
         case bytesDone = "bytes_done"
         case bytesTotal = "bytes_total"
+        case captureMethod = "capture_method"
+        case captureReason = "capture_reason"
+        case captureWindowMs = "capture_window_ms"
+        case archiveMs = "archive_ms"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -69,5 +97,9 @@ public struct BackupStatus: Codable, Sendable, Equatable {
         try container.encode(bytesDone, forKey: .bytesDone)
         try container.encode(bytesTotal, forKey: .bytesTotal)
         try container.encode(error, forKey: .error)
+        try container.encode(captureMethod, forKey: .captureMethod)
+        try container.encode(captureReason, forKey: .captureReason)
+        try container.encode(captureWindowMs, forKey: .captureWindowMs)
+        try container.encode(archiveMs, forKey: .archiveMs)
     }
 }

@@ -1,4 +1,5 @@
 import AgentAPI
+import Capture
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -16,23 +17,30 @@ public final class BackupCoordinator: Service, Sendable {
     let dailyLimit: Int?
     let logger: Logger
     let now: @Sendable () -> Date
-    private let jobs: AsyncStream<BackupJob>
-    private let queue: AsyncStream<BackupJob>.Continuation
+    private let jobs: AsyncStream<Work>
+    private let queue: AsyncStream<Work>.Continuation
+
+    /// How long a `ready` capture waits for its `POST /backup` before it is dropped.
+    let readyTimeout: Duration
+    /// Prepares that are no longer wanted: superseded, or the agent is stopping.
+    private let unwanted = Mutex<Set<String>>([])
 
     public init(
         store: AgentStore, backend: any BackupBackend, retention: Retention, dailyLimit: Int? = nil, logger: Logger,
-        now: @escaping @Sendable () -> Date = Date.init
+        readyTimeout: Duration = .seconds(900), now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.store = store
         self.backend = backend
         self.retention = retention
         self.dailyLimit = dailyLimit
         self.logger = logger
+        self.readyTimeout = readyTimeout
         self.now = now
-        (jobs, queue) = AsyncStream.makeStream(of: BackupJob.self)
+        (jobs, queue) = AsyncStream.makeStream(of: Work.self)
     }
 
-    /// Records a backup for `guest` and queues it, unless the key is known or one is in flight.
+    /// `POST /backup`: records a backup for `guest` and queues it, unless the key is known or one is in flight.
+    /// With a `ready` prepare named, its waiting task runs the window instead.
     public func start(guest: GuestRecord, idempotencyKey: String, request: StartBackupRequest) throws -> BeginBackupOutcome {
         let startedAt = now()
         let outcome = try store.beginBackup(
@@ -41,38 +49,200 @@ public final class BackupCoordinator: Service, Sendable {
         if case .created(let entry) = outcome {
             logger.info("backup started", metadata: [
                 "guest": "\(guest.name)", "backup_id": "\(entry.backupID)", "quiesced": "\(request.quiesced)",
-                "stacks": "\(request.stacks.joined(separator: ","))",
+                "stacks": "\(request.stacks.joined(separator: ","))", "capture": "\(entry.status.captureMethod?.rawValue ?? "")",
             ])
-            queue.yield(BackupJob(backupID: entry.backupID, guest: guest.name, dataDirectory: guest.dataDirectory, startedAt: startedAt))
+            if entry.backupID != request.prepareID {
+                if let prepareID = request.prepareID { unwanted.withLock { _ = $0.insert(prepareID) } }
+                queue.yield(.live(job(entry.backupID, guest: guest, startedAt: startedAt)))
+            }
         }
         return outcome
+    }
+
+    /// `POST /backup/prepare`: records a backup that makes its capture now, while the apps run.
+    public func prepare(guest: GuestRecord, idempotencyKey: String) throws -> BeginBackupOutcome {
+        let startedAt = now()
+        let outcome = try store.beginPrepare(
+            guest: guest.name, idempotencyKey: idempotencyKey, backupID: OpID.make(prefix: "b", at: startedAt),
+            now: startedAt, dailyLimit: dailyLimit)
+        if case .created(let entry) = outcome {
+            logger.info("backup prepare started", metadata: [
+                "guest": "\(guest.name)", "backup_id": "\(entry.backupID)", "capture": "\(guest.capture.rawValue)",
+            ])
+            queue.yield(.prepared(job(entry.backupID, guest: guest, startedAt: startedAt)))
+        }
+        return outcome
+    }
+
+    private func job(_ id: String, guest: GuestRecord, startedAt: Date) -> BackupJob {
+        BackupJob(backupID: id, guest: guest.name, dataDirectory: guest.dataDirectory, startedAt: startedAt, capture: guest.capture)
+    }
+
+    enum Work: Sendable {
+        /// Archive the live data dir: no prepare came first.
+        case live(BackupJob)
+        /// Prepare a capture, wait for `POST /backup`, then run the window and archive from the capture.
+        case prepared(BackupJob)
     }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
-                for await job in self.jobs {
-                    group.addTask { await self.execute(job) }
+                for await work in self.jobs {
+                    switch work {
+                    case .live(let job): group.addTask { await self.execute(job, capture: nil) }
+                    case .prepared(let job): group.addTask { await self.prepareAndExecute(job) }
+                    }
                 }
             }
         }
     }
 
-    func execute(_ job: BackupJob) async {
+    func prepareAndExecute(_ job: BackupJob) async {
+        let metadata: Logger.Metadata = ["guest": "\(job.guest)", "backup_id": "\(job.backupID)"]
+        let checks = Atomic<Int>(0)
+        let isUnwanted: @Sendable () -> Bool = {
+            let count = checks.add(1, ordering: .relaxed).newValue
+            // Called before each entry the copy makes: the crash test's point in the middle of a copy.
+            if count == 100 { Failpoint.reachBlocking("prepare.copying") }
+            if self.unwanted.withLock({ $0.contains(job.backupID) }) { return true }
+            // A newer prepare or backup of the guest fails this one in the journal; looked up now and then.
+            guard count % 256 == 0 else { return false }
+            return (try? self.store.preparedState(job.backupID))?.state.isFinal == true
+        }
+        do {
+            let stale = try sweepOtherCaptures(of: job)
+            if !stale.isEmpty {
+                logger.info("leftover captures removed", metadata: metadata.merging(["paths": "\(stale.joined(separator: ","))"]) { $1 })
+            }
+        } catch {
+            logger.warning("sweeping old captures failed; the startup sweep tries again", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        }
+        let capture: (any PreparedCapture)?
+        do {
+            capture = try await withTaskCancellationHandler {
+                try await backend.prepareCapture(job, isCancelled: isUnwanted)
+            } onCancel: {
+                self.unwanted.withLock { _ = $0.insert(job.backupID) }
+            }
+        } catch let failure as BackupFailure {
+            let reason = failure.code != .cancelled ? failure.message
+                : Task.isCancelled ? "the agent stopped while preparing; nothing had been stopped"
+                : "superseded by a newer prepare or backup of this guest before its window"
+            return recordFailure(job, reason: reason, metadata: metadata)
+        } catch {
+            return recordFailure(job, reason: "\(error)", metadata: metadata)
+        }
+        defer { discard(capture, metadata: metadata) }
+        do {
+            try store.markReady(job.backupID, method: capture?.method ?? .none, reason: capture == nil ? "capture is off for guest \(job.guest)" : capture?.note, now: now())
+        } catch {
+            return recordFailure(job, reason: "recording the prepared capture: \(error)", metadata: metadata)
+        }
+        logger.info("backup ready", metadata: metadata.merging(["capture": "\(capture?.method.rawValue ?? "none")"]) { $1 })
+        switch await waitForStart(job) {
+        case .started(let startedAt):
+            await execute(job, capture: capture, windowStartedAt: startedAt)
+        case .superseded:
+            logger.info("prepared backup superseded; its capture is removed", metadata: metadata)
+        case .timedOut:
+            do {
+                let reason = "no POST /backup came within \(readyTimeout) of the prepare; its capture was removed"
+                if try store.failIfStillReady(job.backupID, reason: reason, now: now()) {
+                    logger.info("backup failed", metadata: metadata.merging(["error": "\(reason)"]) { $1 })
+                } else {
+                    // The POST came in the last moment: its apps are stopped, so the window runs.
+                    await execute(job, capture: capture)
+                }
+            } catch {
+                logger.error("recording an expired prepare failed; startup recovery resolves it", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+        case .cancelled:
+            recordFailure(job, reason: "the agent stopped before the backup started; its capture was removed", metadata: metadata)
+        }
+    }
+
+    private enum StartWait {
+        case started(ContinuousClock.Instant)
+        case superseded, timedOut, cancelled
+    }
+
+    /// The journal is the signal: `POST /backup` moves the op to its window in the same transaction
+    /// that checks it, so no in-memory handoff can disagree with what a crash leaves on disk.
+    private func waitForStart(_ job: BackupJob) async -> StartWait {
+        let deadline = ContinuousClock.now + readyTimeout
+        while ContinuousClock.now < deadline {
+            guard let current = try? store.preparedState(job.backupID) else {
+                if Task.isCancelled { return .cancelled }
+                try? await Task.sleep(for: .milliseconds(20))
+                continue
+            }
+            if current.state.isFinal { return .superseded }
+            if current.stage != .ready { return .started(.now) }
+            do {
+                try await Task.sleep(for: .milliseconds(20))
+            } catch {
+                return .cancelled
+            }
+        }
+        return .timedOut
+    }
+
+    private func sweepOtherCaptures(of job: BackupJob) throws(BackupFailure) -> [String] {
+        let inFlight: Set<String>
+        do {
+            inFlight = Set(try store.inFlightOps().filter { $0.guest == job.guest }.map(\.id))
+        } catch {
+            throw BackupFailure(.storage, "reading the journal: \(error)")
+        }
+        let sweep = backend.sweepCaptures(guests: [job.guest: job.dataDirectory], keeping: inFlight.union([job.backupID]))
+        if let failure = sweep.failures.first { throw BackupFailure(.storage, failure) }
+        return sweep.removed
+    }
+
+    private func discard(_ capture: (any PreparedCapture)?, metadata: Logger.Metadata) {
+        do {
+            try capture?.discard()
+        } catch {
+            logger.error("removing a capture failed; the next prepare or startup removes it", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        }
+    }
+
+    func execute(_ job: BackupJob, capture: (any PreparedCapture)?, windowStartedAt: ContinuousClock.Instant = .now) async {
         let metadata: Logger.Metadata = ["guest": "\(job.guest)", "backup_id": "\(job.backupID)"]
         do {
             try store.markRunning(job.backupID, now: now())
             logger.info("backup running", metadata: metadata)
             await Failpoint.reach("backup.running", logger: logger)
             let throttle = ProgressThrottle()
-            let artifact = try await backend.createBackup(job) { [store, logger] progress in
-                guard throttle.shouldRecord(progress) else { return }
-                do {
-                    try store.recordProgress(job.backupID, progress)
-                } catch {
-                    logger.warning("recording progress failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            let snapshotAt = Mutex<ContinuousClock.Instant?>(nil)
+            let artifact = try await backend.createBackup(job, capture: capture) { [store, logger] event in
+                switch event {
+                case .progress(let progress):
+                    guard throttle.shouldRecord(progress) else { return }
+                    do {
+                        try store.recordProgress(job.backupID, progress)
+                    } catch {
+                        logger.warning("recording progress failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                    }
+                case .snapshotted:
+                    let at = ContinuousClock.now
+                    snapshotAt.withLock { $0 = at }
+                    let windowMs = Self.milliseconds(windowStartedAt.duration(to: at))
+                    do {
+                        try store.markSnapshotted(job.backupID, windowMs: windowMs)
+                        logger.info("backup snapshotted; the guest may resume", metadata: metadata.merging(["capture_window_ms": "\(windowMs)"]) { $1 })
+                    } catch {
+                        // The guest then waits for `done`: slower, never wrong.
+                        logger.error("recording snapshotted failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                    }
                 }
             }
+            let finished = ContinuousClock.now
+            let archiveStart = snapshotAt.withLock { $0 } ?? windowStartedAt
+            try store.recordTimes(
+                job.backupID, archiveMs: Self.milliseconds(archiveStart.duration(to: finished)),
+                windowMs: capture == nil ? Self.milliseconds(windowStartedAt.duration(to: finished)) : nil)
             try store.completeBackup(job.backupID, artifact: artifact, now: now())
             logger.info("backup done", metadata: metadata.merging([
                 "size_bytes": "\(artifact.sizeBytes)", "data_bytes": "\(artifact.dataBytes)",
@@ -91,6 +261,10 @@ public final class BackupCoordinator: Service, Sendable {
             }
             recordFailure(job, reason: "\(error)", metadata: metadata)
         }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     private func recordFailure(_ job: BackupJob, reason: String, metadata: Logger.Metadata) {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// Named points where a crash test can freeze the agent and SIGKILL it.
 ///
@@ -30,4 +31,20 @@ enum Failpoint {
             try? await Task.sleep(for: .seconds(3600))
         }
     }
+
+    /// For a point inside synchronous code (the archive's progress callback): blocks the thread
+    /// until the test's SIGKILL. Only the stop form, once per process.
+    static func reachBlocking(_ name: String) {
+        guard let active, active == name else { return }
+        guard reachedBlocking.withLock({ $0.insert(name).inserted }) else { return }
+        Logger.agentDefault.notice("failpoint reached", metadata: ["failpoint": "\(active)"])
+        while true { sleep(3600) }
+    }
+
+    private static let reachedBlocking = Mutex<Set<String>>([])
+}
+
+extension Logger {
+    /// For code without a logger of its own to hand: a failpoint inside a backend.
+    static let agentDefault = Logger(label: "felhom-agent")
 }

@@ -161,7 +161,8 @@ public final class RollbackCoordinator: Service, Sendable {
                 let startedAt = now()
                 let escapeID = OpID.make(prefix: "b", at: startedAt)
                 let artifact = try await backend.createBackup(
-                    BackupJob(backupID: escapeID, guest: job.guest.name, dataDirectory: job.guest.dataDirectory, startedAt: startedAt)
+                    BackupJob(backupID: escapeID, guest: job.guest.name, dataDirectory: job.guest.dataDirectory, startedAt: startedAt),
+                    capture: nil
                 ) { _ in }
                 try store.recordPreRollbackBackup(
                     rollbackID: job.opID, guest: job.guest.name, backupID: escapeID, artifact: artifact, startedAt: startedAt, now: now())

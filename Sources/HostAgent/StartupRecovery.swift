@@ -19,6 +19,8 @@ public struct StartupRecovery: Sendable {
     public struct Report: Sendable, Equatable {
         public var resolvedOps: [String] = []
         public var removedFiles: [String] = []
+        /// Captures a crash left beside the guests' data dirs.
+        public var removedCaptures: [String] = []
         /// `guest/backup_id` of failed or pruned backups whose files were still there.
         public var removedBackups: [String] = []
         /// `guest/backup_id` of whole backups no journal row named, now recorded as done.
@@ -43,8 +45,12 @@ public struct StartupRecovery: Sendable {
         for op in try store.inFlightOps() {
             switch op.kind {
             case .backup:
-                try backend.discardBackup(guest: op.guest, backupID: op.id)
-                try store.failOp(op.id, reason: "agent restarted during backup", now: now())
+                switch backend.interruptedBackup(op) {
+                case .fail(let reason):
+                    try backend.discardBackup(guest: op.guest, backupID: op.id)
+                    let preparing = try store.preparedState(op.id).map { $0.stage == .preparing || $0.stage == .ready } ?? false
+                    try store.failOp(op.id, reason: preparing ? "agent restarted while preparing the capture; nothing had been stopped" : reason, now: now())
+                }
             case .restoreTest:
                 try store.failOp(op.id, reason: "agent restarted during restore test", now: now())
             case .rollback:
@@ -59,6 +65,18 @@ public struct StartupRecovery: Sendable {
             logger.info("interrupted op resolved at startup", metadata: [
                 "op_id": "\(op.id)", "kind": "\(op.kind.rawValue)", "guest": "\(op.guest)", "state": "\(outcome)",
             ])
+        }
+        // Every op is final now, so no capture is in use: a copy a dead process was writing is never trusted.
+        let guests = try store.guests()
+        let sweep = backend.sweepCaptures(
+            guests: Dictionary(guests.map { ($0.name, $0.dataDirectory) }, uniquingKeysWith: { first, _ in first }), keeping: [])
+        report.removedCaptures = sweep.removed
+        for path in sweep.removed {
+            logger.info("leftover capture removed", metadata: ["path": "\(path)"])
+        }
+        // A capture that will not go must not keep the agent from serving every guest.
+        for failure in sweep.failures {
+            logger.error("a leftover capture could not be removed", metadata: ["error": "\(failure)"])
         }
         report.removedFiles = try backend.removeLeftovers()
         for path in report.removedFiles {

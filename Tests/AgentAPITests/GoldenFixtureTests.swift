@@ -46,6 +46,17 @@ struct GoldenFixtureTests {
         #expect(try roundTrip(BackupList.self, "backup-list.json").backups == [running, failed])
     }
 
+    @Test("the fast-capture bodies round-trip: prepare's answer, a POST naming it, snapshotted, and a backup without a capture")
+    func captureBodies() throws {
+        #expect(try roundTrip(StartBackupRequest.self, "start-backup-request-prepared.json").prepareID == "b-20261125T020000Z-7f3a")
+        #expect(try roundTrip(StartBackupResponse.self, "prepare-backup-response.json").phase == .preparing)
+        let snapshotted = try roundTrip(BackupStatus.self, "backup-status-snapshotted.json")
+        #expect(snapshotted.phase.releasesGuest && snapshotted.captureMethod == .copy && snapshotted.captureWindowMs == 412)
+        let plain = try roundTrip(BackupStatus.self, "backup-status-done-no-capture.json")
+        #expect(plain.captureMethod == BackupCaptureMethod.none && plain.captureReason?.contains("no_space") == true)
+        #expect(!BackupPhase.preparing.releasesGuest && !BackupPhase.ready.releasesGuest)
+    }
+
     @Test("rollback bodies round-trip")
     func rollbackBodies() throws {
         #expect(try roundTrip(RollbackRequest.self, "rollback-request.json").backupID.hasPrefix("b-"))

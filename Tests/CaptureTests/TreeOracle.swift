@@ -7,9 +7,10 @@ import TestSupport
 enum TreeOracle {
     static let script = FixtureStacks.fixturesDirectory.replacingOccurrences(of: "/compose-fixtures", with: "/scripts/tree-hash.py")
 
-    static func lines(_ directory: String) async throws -> [String] {
+    /// - Parameter holes: whether the data segments count; a tar round trip does not keep them.
+    static func lines(_ directory: String, holes: Bool = true) async throws -> [String] {
         let output = try await SubprocessCommandRunner().run(DockerCommand(
-            executable: "python3", arguments: [script, "--lines", directory], timeout: .seconds(600)))
+            executable: "python3", arguments: [script, "--lines"] + (holes ? [] : ["--no-holes"]) + [directory], timeout: .seconds(600)))
         guard output.succeeded else { throw HarnessError("tree-hash.py \(directory): \(output.standardError)") }
         return output.standardOutput.split(separator: "\n").map(String.init)
     }

@@ -13,6 +13,8 @@ struct OpenAPISpecTests {
         "start-backup-request.json": "StartBackupRequest", "start-backup-response.json": "StartBackupResponse",
         "backup-resumed-request.json": "BackupResumedRequest", "backup-status-running.json": "BackupStatus",
         "backup-status-failed.json": "BackupStatus", "backup-list.json": "BackupList", "rollback-request.json": "RollbackRequest", "rollback-started.json": "RollbackStarted", "rollback-preflight.json": "RollbackPreflight", "rollback-status.json": "RollbackStatus", "restore-test-status.json": "RestoreTestStatus", "error-not-found.json": "Error",
+        "start-backup-request-prepared.json": "StartBackupRequest", "prepare-backup-response.json": "StartBackupResponse",
+        "backup-status-snapshotted.json": "BackupStatus", "backup-status-done-no-capture.json": "BackupStatus",
     ]
 
     @Test("is a valid OpenAPI 3.1 document, and every golden file matches its schema")

@@ -89,6 +89,11 @@ final class FakeAgent: BackupAgent, Sendable {
         return BackupDue(due: due, reason: due ? .schedule : nil, nextDueAt: nil, lastBackupAt: nil)
     }
 
+    func prepareBackup(idempotencyKey: String) async throws(AgentClientError) -> (response: StartBackupResponse, created: Bool) {
+        state.withLock { $0.calls.append("prepare") }
+        throw .http(status: 404, code: "not_found", message: "this fake has no prepare")
+    }
+
     func startBackup(idempotencyKey: String, _ request: StartBackupRequest) async throws(AgentClientError) -> (response: StartBackupResponse, created: Bool) {
         let error = state.withLock { state in
             state.calls.append("start \(request.stacks.joined(separator: ","))")

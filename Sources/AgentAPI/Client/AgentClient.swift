@@ -21,6 +21,13 @@ public struct AgentClient: BackupAgent {
         return (reply.value, reply.status == 202)
     }
 
+    public func prepareBackup(idempotencyKey: String) async throws(AgentClientError) -> (response: StartBackupResponse, created: Bool) {
+        let reply = try await call(
+            "POST", "/backup/prepare", body: EmptyBody(), headers: ["Idempotency-Key: \(idempotencyKey)"],
+            as: StartBackupResponse.self)
+        return (reply.value, reply.status == 202)
+    }
+
     public func backupStatus(backupID: String?) async throws(AgentClientError) -> BackupStatus {
         var path = "/backup/status"
         if let backupID {
@@ -125,3 +132,6 @@ public struct AgentClient: BackupAgent {
         return .http(status: reply.status, code: "unknown", message: text.isEmpty ? "(empty body)" : text)
     }
 }
+
+/// `{}`: the body of a POST that needs none.
+struct EmptyBody: Codable, Sendable {}

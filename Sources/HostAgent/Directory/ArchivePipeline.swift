@@ -51,7 +51,7 @@ struct ArchivePipeline: Sendable {
                     Self.executable(tar),
                     arguments: [
                         "--create", "--file=-", "--format=posix", "--pax-option=delete=atime,delete=ctime",
-                        "--numeric-owner", "--directory=\(source)", ".",
+                        "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--directory=\(source)", ".",
                     ],
                     platformOptions: Self.platformOptions,
                     input: .none,
@@ -91,6 +91,12 @@ struct ArchivePipeline: Sendable {
             guard reader.isComplete else { throw TarStreamError.corrupt("the stream ended before the end-of-archive blocks") }
             return reader.entries
         }
+    }
+
+    /// GNU tar's arguments that extract `archive` into `directory` with everything `archive(source:…)`
+    /// kept: numeric owners, xattrs and ACLs. Holes are not kept; a sparse file comes back whole.
+    static func extractArguments(archive: String, directory: String) -> [String] {
+        ["--extract", "--zstd", "--file=\(archive)", "--directory=\(directory)", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls"]
     }
 
     private static func executable(_ name: String) -> Executable {

@@ -42,7 +42,7 @@ public struct ArchiveRestorer: Sendable {
 
         let result = try await Subprocess.run(
             .name("tar"),
-            arguments: ["--extract", "--zstd", "--file=\(layout.archive(guest: guest, backupID: backupID))", "--directory=\(destination)", "--numeric-owner"],
+            arguments: Arguments(ArchivePipeline.extractArguments(archive: layout.archive(guest: guest, backupID: backupID), directory: destination)),
             output: .discarded,
             error: .string(limit: 16 << 10))
         guard case .exited(0) = result.terminationStatus else {

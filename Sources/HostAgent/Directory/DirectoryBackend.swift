@@ -1,3 +1,5 @@
+import AgentAPI
+import Capture
 import DurableFiles
 import Foundation
 
@@ -14,10 +16,91 @@ public struct DirectoryBackend: BackupBackend {
         self.layout = RepositoryLayout(root: repository)
     }
 
+    /// A capture beside the data dir: a btrfs snapshot, a reflink clone or a staging copy.
+    struct DirectoryCapture: PreparedCapture {
+        let data: DataCapture
+        let note: String?
+
+        var method: BackupCaptureMethod {
+            switch data.method {
+            case .snapshot: .snapshot
+            case .reflink: .reflink
+            case .copy: .copy
+            case .off: .none
+            }
+        }
+
+        func discard() throws(BackupFailure) {
+            do {
+                try data.remove()
+            } catch {
+                throw BackupFailure(.storage, "removing the capture \(data.path): \(error)")
+            }
+        }
+    }
+
+    /// `<backup id>.<guest>`: unique, and the guest it belongs to is in the name for the sweep.
+    static func captureName(guest: String, backupID: String) -> String { "\(backupID).\(guest)" }
+
+    public func prepareCapture(_ job: BackupJob, isCancelled: @escaping @Sendable () -> Bool) async throws(BackupFailure) -> (any PreparedCapture)? {
+        let root = DataCapture.defaultRoot(for: job.dataDirectory)
+        let name = Self.captureName(guest: job.guest, backupID: job.backupID)
+        do throws(CaptureError) {
+            let made = try await BlockingWork.run { () throws(CaptureError) -> (DataCapture, DataCapture.PrepareReport)? in
+                try DataCapture.prepare(source: job.dataDirectory, root: root, name: name, setting: job.capture, isCancelled: isCancelled)
+            }
+            return made.map { DirectoryCapture(data: $0.0, note: $0.1.note) }
+        } catch {
+            if error.code == .sourceUnreadable, (try? FileState.of(job.dataDirectory)) == nil {
+                throw BackupFailure(.dataDirectoryMissing, "the guest's data_dir \(job.dataDirectory) does not exist or is not a directory")
+            }
+            if error.code == .cancelled { throw BackupFailure(.cancelled, "the prepare was superseded or the agent stopped") }
+            throw BackupFailure(error.isDiskFull ? .noSpaceForCapture : .captureFailed, "\(error)")
+        }
+    }
+
+    public func sweepCaptures(guests: [String: String], keeping: Set<String>) -> CaptureSweep {
+        var sweep = CaptureSweep()
+        let keptNames = Set(guests.keys.flatMap { guest in keeping.map { Self.captureName(guest: guest, backupID: $0) } })
+        for (guest, dataDirectory) in guests {
+            let root = DataCapture.defaultRoot(for: dataDirectory)
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: root) else { continue }
+            for name in names where name.hasSuffix(".\(guest)") && !keptNames.contains(name) {
+                do {
+                    try DataCapture.sweep(root: root, only: name)
+                    sweep.removed.append(root + "/" + name)
+                } catch {
+                    sweep.failures.append("\(error); remove \(root)/\(name) by hand (`btrfs subvolume delete` for a snapshot, `rm -rf` otherwise)")
+                }
+            }
+        }
+        return sweep
+    }
+
+    public func interruptedBackup(_ op: OpRecord) -> InterruptedBackupDecision {
+        // A partial archive cannot be resumed, and a capture is never trusted after a crash.
+        .fail("agent restarted during backup")
+    }
+
     public func createBackup(
-        _ job: BackupJob, progress: @escaping @Sendable (BackupProgress) -> Void
+        _ job: BackupJob, capture: (any PreparedCapture)?, events: @escaping @Sendable (BackupEvent) -> Void
     ) async throws(BackupFailure) -> BackupArtifact {
-        let dataBytes = try Self.measure(job.dataDirectory)
+        var source = job.dataDirectory
+        if let capture = capture as? DirectoryCapture {
+            let started = ContinuousClock.now
+            await Failpoint.reach("backup.window", logger: .agentDefault)
+            do throws(CaptureError) {
+                _ = try await BlockingWork.run { () throws(CaptureError) -> DataCapture.WindowReport in try capture.data.window() }
+            } catch {
+                throw BackupFailure(error.isDiskFull ? .diskFull : .captureFailed, "completing the capture while the apps were stopped: \(error)")
+            }
+            let elapsed = started.duration(to: .now)
+            events(.snapshotted(windowMs: Int64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
+            await Failpoint.reach("backup.snapshotted", logger: .agentDefault)
+            source = capture.data.path
+        }
+        let progress: @Sendable (BackupProgress) -> Void = { events(.progress($0)) }
+        let dataBytes = try Self.measure(source)
         progress(BackupProgress(bytesDone: 0, bytesTotal: dataBytes))
 
         let directory = layout.guestDirectory(job.guest)
@@ -35,7 +118,8 @@ public struct DirectoryBackend: BackupBackend {
         do throws(BackupFailure) {
             let entries: TarStreamReader.Entries
             do {
-                entries = try await pipeline.archive(source: job.dataDirectory, to: partial) { done in
+                entries = try await pipeline.archive(source: source, to: partial) { done in
+                    if done > 0 { Failpoint.reachBlocking("backup.archiving") }
                     progress(BackupProgress(bytesDone: done, bytesTotal: dataBytes))
                 }
             } catch let failure as ArchivePipeline.Failure {

@@ -107,7 +107,7 @@ struct DirectoryRollback: Sendable {
         options.teardownSequence = [.send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .seconds(1))]
         let result = try await Subprocess.run(
             .name("tar"),
-            arguments: ["--extract", "--zstd", "--file=\(archive)", "--directory=\(directory)", "--numeric-owner"],
+            arguments: Arguments(ArchivePipeline.extractArguments(archive: archive, directory: directory)),
             platformOptions: options, input: .none, output: .discarded, error: .string(limit: 16 << 10)
         ) { _ in
             // tar keeps extracting while a crash test freezes the agent here and kills it.

@@ -19,6 +19,7 @@ struct AgentRoutes: Sendable {
         let guarded = router.group().add(middleware: BearerAuthMiddleware(store: store))
         guarded.get("/backup/due") { _, context in try backupDue(context) }
         guarded.post("/backup") { request, context in try await startBackup(request, context) }
+        guarded.post("/backup/prepare") { request, context in try prepareBackup(request, context) }
         guarded.get("/backup/status") { request, context in try backupStatus(request, context) }
         guarded.post("/backup/resumed") { request, context in try await backupResumed(request, context) }
         guarded.get("/backups") { _, context in try backups(context) }
@@ -36,17 +37,39 @@ struct AgentRoutes: Sendable {
         if due.due, let limit = dailyLimit, let next = try store.nextAllowedStart(guest: guest.name, dailyLimit: limit, now: now()) {
             due = BackupDue(due: false, reason: nil, nextDueAt: next, lastBackupAt: due.lastBackupAt)
         }
+        // Nor while the last one still archives after its window: its guest already runs again, and a
+        // new cycle would stop the apps only to be refused.
+        if due.due, try store.hasBackupPastWindow(guest: guest.name) {
+            due = BackupDue(due: false, reason: nil, nextDueAt: nil, lastBackupAt: due.lastBackupAt)
+        }
         return JSONResponse.make(due)
     }
 
     func startBackup(_ request: Request, _ context: AgentRequestContext) async throws -> Response {
         let guest = try context.requireGuest()
-        guard let key = request.headers[.idempotencyKey], !key.isEmpty, key.count <= 200 else {
-            throw AgentHTTPError.badRequest("POST /backup needs an Idempotency-Key header (1 to 200 characters)")
-        }
+        let key = try Self.idempotencyKey(request, route: "POST /backup")
         var request = request
         let body = try await request.decodeJSON(StartBackupRequest.self)
-        switch try coordinator.start(guest: guest, idempotencyKey: key, request: body) {
+        if let prepareID = body.prepareID { _ = try Self.require(prepareID, .backup, field: "prepare_id") }
+        return try answer(try coordinator.start(guest: guest, idempotencyKey: key, request: body), guest: guest)
+    }
+
+    /// `POST /backup/prepare`: the capture is made while the apps run; `GET /backup/status` says when it is `ready`.
+    func prepareBackup(_ request: Request, _ context: AgentRequestContext) throws -> Response {
+        let guest = try context.requireGuest()
+        let key = try Self.idempotencyKey(request, route: "POST /backup/prepare")
+        return try answer(try coordinator.prepare(guest: guest, idempotencyKey: key), guest: guest)
+    }
+
+    static func idempotencyKey(_ request: Request, route: String) throws -> String {
+        guard let key = request.headers[.idempotencyKey], !key.isEmpty, key.count <= 200 else {
+            throw AgentHTTPError.badRequest("\(route) needs an Idempotency-Key header (1 to 200 characters)")
+        }
+        return key
+    }
+
+    private func answer(_ outcome: BeginBackupOutcome, guest: GuestRecord) throws -> Response {
+        switch outcome {
         case .created(let entry):
             return JSONResponse.make(StartBackupResponse(backupID: entry.backupID, phase: entry.status.phase), status: .accepted)
         case .existing(let entry):

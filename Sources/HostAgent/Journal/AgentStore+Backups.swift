@@ -17,40 +17,162 @@ public enum BeginBackupOutcome: Sendable, Equatable {
 extension AgentStore {
     /// Records a new backup op, unless the key is known or another backup is in flight.
     /// The checks and the insert are one transaction, so two racing requests cannot both start one.
+    ///
+    /// With `request.prepareID` naming a `ready` prepare, that op is the backup: it moves to its
+    /// window. Naming a prepare that failed, did not finish, or is unknown, a new op archives the live
+    /// data dir, and records why there was no fast capture. A prepare that is not yet final is
+    /// superseded: no app depends on it, and the controller has moved on.
     /// - Parameter dailyLimit: how many backups (escape hatches aside) the guest may start in 24 hours; `nil` for no limit.
     public func beginBackup(
         guest: String, idempotencyKey: String, request: StartBackupRequest, backupID: String, now: Date, dailyLimit: Int? = nil
     ) throws -> BeginBackupOutcome {
         try database.write { db in
-            if let existing = try BackupRecord.entries(opFilter: Column("idempotency_key") == idempotencyKey)
-                .filter(Column("guest") == guest)
-                .fetchOne(db) {
+            if let existing = try Self.entry(db, key: idempotencyKey, guest: guest) {
                 return .existing(existing)
             }
-            // A backup or a rollback in flight blocks a backup (a rollback rewrites the data a backup reads);
-            // a restore test only reads an archive, so it blocks nothing.
-            if let running = try OpRecord
-                .filter(Column("guest") == guest && Column("kind") != OpKind.restoreTest.rawValue)
-                .filter([OpState.started.rawValue, OpState.running.rawValue].contains(Column("state")))
-                .fetchOne(db) {
-                return .conflict(inFlightID: running.id)
+            var fallbackReason = "POST /backup named no prepare_id, so nothing was captured ahead"
+            if let prepareID = request.prepareID, let prepared = try Self.entry(db, id: prepareID, guest: guest) {
+                switch (prepared.op.state, prepared.backup.stage) {
+                case (.running, .ready):
+                    let consistency = request.quiesced ? BackupConsistency.app : .crash
+                    try db.execute(
+                        sql: "UPDATE backup SET stage = ?, quiesced = ?, stacks = ?, consistency = ? WHERE id = ?",
+                        arguments: [BackupStage.started.rawValue, request.quiesced, try Self.encodedStacks(request.stacks), consistency.rawValue, prepareID])
+                    return .created(try Self.entry(db, id: prepareID, guest: guest)!)
+                case (.started, _), (.running, .preparing):
+                    fallbackReason = "prepare \(prepareID) had not finished when the apps were stopped"
+                case (.failed, .preparing), (.failed, .ready):
+                    fallbackReason = "prepare failed: \(prepared.op.error ?? "no reason recorded")"
+                default:
+                    // Past its window already: a retry of the POST that started it.
+                    return .existing(prepared)
+                }
+            } else if let prepareID = request.prepareID {
+                fallbackReason = "the agent has no prepare \(prepareID) for this guest"
             }
-            if let dailyLimit, let next = try Self.nextAllowedStart(db, guest: guest, dailyLimit: dailyLimit, now: now) {
-                return .limitReached(limit: dailyLimit, nextAllowedAt: next)
+            return try insertBackup(
+                db, guest: guest, idempotencyKey: idempotencyKey, request: request, backupID: backupID, now: now,
+                dailyLimit: dailyLimit, stage: .started, capture: (.none, fallbackReason))
+        }
+    }
+
+    /// Records a prepare: a backup op that makes its capture while the apps run, then waits for `POST /backup`.
+    public func beginPrepare(guest: String, idempotencyKey: String, backupID: String, now: Date, dailyLimit: Int? = nil) throws -> BeginBackupOutcome {
+        try database.write { db in
+            if let existing = try Self.entry(db, key: idempotencyKey, guest: guest) {
+                return .existing(existing)
             }
-            let op = OpRecord(
-                id: backupID, kind: .backup, guest: guest, idempotencyKey: idempotencyKey, state: .started,
-                error: nil, createdAt: now, updatedAt: now, finishedAt: nil)
-            try op.insert(db)
-            // An operator's `backup request` made this one due; otherwise the interval did.
-            let requested = try Date.fetchOne(db, sql: "SELECT backup_requested_at FROM guest WHERE name = ?", arguments: [guest])
-            let backup = BackupRecord(
-                id: backupID, guest: guest, quiesced: request.quiesced, stacks: request.stacks,
-                consistency: (request.quiesced ? BackupConsistency.app : .crash).rawValue,
-                bytesDone: 0, bytesTotal: nil, sizeBytes: nil, archivePath: nil, prunedAt: nil,
-                kind: requested == nil ? .scheduled : .manual)
-            try backup.insert(db)
-            return .created(BackupEntry(backup: backup, op: op))
+            return try insertBackup(
+                db, guest: guest, idempotencyKey: idempotencyKey, request: StartBackupRequest(quiesced: false, stacks: []),
+                backupID: backupID, now: now, dailyLimit: dailyLimit, stage: .preparing, capture: nil)
+        }
+    }
+
+    private func insertBackup(
+        _ db: Database, guest: String, idempotencyKey: String, request: StartBackupRequest, backupID: String, now: Date,
+        dailyLimit: Int?, stage: BackupStage, capture: (method: BackupCaptureMethod, reason: String)?
+    ) throws -> BeginBackupOutcome {
+        // A backup or a rollback in flight blocks a backup (a rollback rewrites the data a backup reads);
+        // a restore test only reads an archive, so it blocks nothing.
+        if let blocking = try blockingOp(db, guest: guest, supersededBy: "backup \(backupID)", now: now) {
+            return .conflict(inFlightID: blocking)
+        }
+        if let dailyLimit, let next = try Self.nextAllowedStart(db, guest: guest, dailyLimit: dailyLimit, now: now) {
+            return .limitReached(limit: dailyLimit, nextAllowedAt: next)
+        }
+        let op = OpRecord(
+            id: backupID, kind: .backup, guest: guest, idempotencyKey: idempotencyKey, state: .started,
+            error: nil, createdAt: now, updatedAt: now, finishedAt: nil)
+        try op.insert(db)
+        // An operator's `backup request` made this one due; otherwise the interval did.
+        let requested = try Date.fetchOne(db, sql: "SELECT backup_requested_at FROM guest WHERE name = ?", arguments: [guest])
+        var backup = BackupRecord(
+            id: backupID, guest: guest, quiesced: request.quiesced, stacks: request.stacks,
+            consistency: (request.quiesced ? BackupConsistency.app : .crash).rawValue,
+            bytesDone: 0, bytesTotal: nil, sizeBytes: nil, archivePath: nil, prunedAt: nil,
+            kind: requested == nil ? .scheduled : .manual)
+        backup.stage = stage
+        backup.captureMethod = capture?.method.rawValue
+        backup.captureReason = capture?.reason
+        try backup.insert(db)
+        return .created(BackupEntry(backup: backup, op: op))
+    }
+
+    /// The op of `guest` in flight that blocks a new backup or rollback, if any. A backup still
+    /// preparing or ready blocks nothing: no app depends on it, so it is failed here, superseded,
+    /// and its task removes its capture.
+    func blockingOp(_ db: Database, guest: String, supersededBy successor: String, now: Date) throws -> String? {
+        let inFlight = try OpRecord
+            .filter(Column("guest") == guest && Column("kind") != OpKind.restoreTest.rawValue)
+            .filter([OpState.started.rawValue, OpState.running.rawValue].contains(Column("state")))
+            .fetchAll(db)
+        for op in inFlight {
+            guard op.kind == .backup, let entry = try Self.entry(db, id: op.id, guest: guest),
+                  entry.backup.stage == .preparing || entry.backup.stage == .ready else { return op.id }
+            try setState(db, op.id, .failed, error: "superseded by \(successor) before its window; its capture was removed", now: now)
+        }
+        return nil
+    }
+
+    private static func encodedStacks(_ stacks: [String]) throws -> String {
+        String(decoding: try JSONEncoder().encode(stacks), as: UTF8.self)
+    }
+
+    /// Records that prepare made its capture (`method`), or that there will be none and why.
+    public func markReady(_ id: String, method: BackupCaptureMethod, reason: String?, now: Date) throws {
+        try database.write { db in
+            try setState(db, id, .running, error: nil, now: now)
+            try db.execute(
+                sql: "UPDATE backup SET stage = ?, capture_method = ?, capture_reason = ? WHERE id = ? AND stage = ?",
+                arguments: [BackupStage.ready.rawValue, method.rawValue, reason, id, BackupStage.preparing.rawValue])
+        }
+    }
+
+    /// Records that the capture is complete, `windowMs` after `POST /backup`: the guest may resume.
+    public func markSnapshotted(_ id: String, windowMs: Int64) throws {
+        try database.write { db in
+            try db.execute(
+                sql: "UPDATE backup SET stage = ?, capture_window_ms = ? WHERE id = ?",
+                arguments: [BackupStage.snapshotted.rawValue, windowMs, id])
+        }
+    }
+
+    /// Records how long the archive took, and for a backup without a capture the window it was.
+    public func recordTimes(_ id: String, archiveMs: Int64, windowMs: Int64?) throws {
+        try database.write { db in
+            try db.execute(
+                sql: "UPDATE backup SET archive_ms = ?, capture_window_ms = COALESCE(capture_window_ms, ?) WHERE id = ?",
+                arguments: [archiveMs, windowMs, id])
+        }
+    }
+
+    /// Whether a backup of `guest` is in flight beyond its prepare: started, in its window, or archiving.
+    public func hasBackupPastWindow(guest: String) throws -> Bool {
+        try database.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM op JOIN backup ON backup.id = op.id
+                WHERE op.guest = ? AND op.state IN (?, ?) AND (backup.stage IS NULL OR backup.stage NOT IN (?, ?))
+                """, arguments: [guest, OpState.started.rawValue, OpState.running.rawValue,
+                                 BackupStage.preparing.rawValue, BackupStage.ready.rawValue]) ?? 0 > 0
+        }
+    }
+
+    /// Fails a prepared backup that no `POST /backup` claimed, in the transaction that checks it is
+    /// still `ready`; `false` when the POST came first, so its window must run.
+    func failIfStillReady(_ id: String, reason: String, now: Date) throws -> Bool {
+        try database.write { db in
+            guard let stage = try String.fetchOne(db, sql: "SELECT stage FROM backup WHERE id = ?", arguments: [id]),
+                  stage == BackupStage.ready.rawValue else { return false }
+            try setState(db, id, .failed, error: reason, now: now)
+            return true
+        }
+    }
+
+    /// The op's stage and state, for a prepared backup waiting on its `POST /backup`.
+    func preparedState(_ id: String) throws -> (state: OpState, stage: BackupStage?)? {
+        try database.read { db in
+            guard let entry = try BackupRecord.entries().filter(Column("id") == id).fetchOne(db) else { return nil }
+            return (entry.op.state, entry.backup.stage)
         }
     }
 
@@ -111,7 +233,8 @@ extension AgentStore {
     public func markResumed(_ id: String, guest: String) throws -> BackupEntry? {
         try database.write { db in
             guard let entry = try Self.entry(db, id: id, guest: guest) else { return nil }
-            if entry.op.state == .started || entry.op.state == .running {
+            // After `snapshotted` the capture was complete before the guest resumed: it stays app-consistent.
+            if entry.op.state == .started || entry.op.state == .running, entry.backup.stage != .snapshotted {
                 try db.execute(sql: "UPDATE backup SET consistency = ? WHERE id = ?", arguments: [BackupConsistency.crash.rawValue, id])
             }
             return try Self.entry(db, id: id, guest: guest)
@@ -227,22 +350,31 @@ extension AgentStore {
     private static func entry(_ db: Database, id: String, guest: String) throws -> BackupEntry? {
         try BackupRecord.entries().filter(Column("id") == id && Column("guest") == guest).fetchOne(db)
     }
+
+    private static func entry(_ db: Database, key: String, guest: String) throws -> BackupEntry? {
+        try BackupRecord.entries(opFilter: Column("idempotency_key") == key).filter(Column("guest") == guest).fetchOne(db)
+    }
 }
 
 extension BackupEntry {
     /// The wire form of this backup.
     public var status: BackupStatus {
-        let phase: BackupPhase = switch op.state {
-        case .started: .queued
-        case .running: .running
-        case .succeeded: backup.prunedAt == nil ? .done : .pruned
-        case .failed: .failed
+        let phase: BackupPhase = switch (op.state, backup.stage) {
+        case (.started, .preparing), (.running, .preparing): .preparing
+        case (.started, _): .queued
+        case (.running, .ready): .ready
+        case (.running, .snapshotted): .snapshotted
+        case (.running, _): .running
+        case (.succeeded, _): backup.prunedAt == nil ? .done : .pruned
+        case (.failed, _): .failed
         }
         return BackupStatus(
             backupID: op.id, phase: phase,
             consistency: BackupConsistency(rawValue: backup.consistency) ?? .crash,
             startedAt: op.createdAt, finishedAt: op.finishedAt, bytesDone: backup.bytesDone,
-            bytesTotal: backup.bytesTotal, error: op.error)
+            bytesTotal: backup.bytesTotal, error: op.error,
+            captureMethod: backup.captureMethod.flatMap(BackupCaptureMethod.init(rawValue:)), captureReason: backup.captureReason,
+            captureWindowMs: backup.captureWindowMs, archiveMs: backup.archiveMs)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Capture
 import GRDB
 
 extension AgentStore {
@@ -20,6 +21,16 @@ extension AgentStore {
     /// One guest, or `nil`.
     public func guest(named name: String) throws -> GuestRecord? {
         try database.read { db in try GuestRecord.fetchOne(db, key: name) }
+    }
+
+    /// Sets how the guest's backups capture its data dir.
+    public func setCapture(guest name: String, _ setting: CaptureSetting) throws {
+        try database.write { db in
+            guard try GuestRecord.exists(db, key: name) else {
+                throw GuestError("no guest named \(name); `felhom-agent guest add` creates one")
+            }
+            try db.execute(sql: "UPDATE guest SET capture = ? WHERE name = ?", arguments: [setting.rawValue, name])
+        }
     }
 
     /// Makes the guest's backup due now; the next successful backup clears it.

@@ -35,11 +35,8 @@ extension AgentStore {
                 .fetchOne(db) {
                 return .existing(opID: existing.id)
             }
-            if let running = try OpRecord
-                .filter(Column("guest") == guest && Column("kind") != OpKind.restoreTest.rawValue)
-                .filter([OpState.started.rawValue, OpState.running.rawValue].contains(Column("state")))
-                .fetchOne(db) {
-                return .conflict(inFlightID: running.id)
+            if let blocking = try blockingOp(db, guest: guest, supersededBy: "rollback \(opID)", now: now) {
+                return .conflict(inFlightID: blocking)
             }
             try OpRecord(
                 id: opID, kind: .rollback, guest: guest, idempotencyKey: idempotencyKey, state: .started, error: nil,

@@ -1,5 +1,6 @@
 import DurableFiles
 import Foundation
+import Capture
 import GRDB
 
 /// The agent's durable state in SQLite: guests, the op journal, and backup records.
@@ -90,6 +91,19 @@ public final class AgentStore: Sendable {
             try db.execute(
                 sql: "UPDATE backup SET kind = ? WHERE reason = ?",
                 arguments: [BackupKind.preRollback.rawValue, BackupKind.preRollback.rawValue])
+        }
+        migrator.registerMigration("v5: fast capture") { db in
+            try db.alter(table: "guest") { table in
+                table.add(column: "capture", .text).notNull().defaults(to: CaptureSetting.auto.rawValue)
+            }
+            try db.alter(table: "backup") { table in
+                // NULL for a backup taken before captures existed, or one not yet past POST /backup.
+                table.add(column: "stage", .text)
+                table.add(column: "capture_method", .text)
+                table.add(column: "capture_reason", .text)
+                table.add(column: "capture_window_ms", .integer)
+                table.add(column: "archive_ms", .integer)
+            }
         }
         return migrator
     }

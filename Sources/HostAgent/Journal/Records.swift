@@ -1,4 +1,5 @@
 import Foundation
+import Capture
 import GRDB
 
 /// A guest: a name, the directory its backups capture, its schedule, and its token's digest.
@@ -15,6 +16,8 @@ public struct GuestRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var createdAt: Date
     /// What a restore test starts on the restored data; `nil` runs only the manifest check.
     public var probe: RestoreProbe? = nil
+    /// How its backups capture the data dir while the apps are stopped.
+    public var capture: CaptureSetting = .auto
 
     public init(name: String, dataDirectory: String, intervalSeconds: Int, tokenSHA256: String, backupRequestedAt: Date?, createdAt: Date) {
         self.name = name
@@ -32,7 +35,7 @@ public struct GuestRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
         case tokenSHA256 = "token_sha256"
         case backupRequestedAt = "backup_requested_at"
         case createdAt = "created_at"
-        case probe
+        case probe, capture
     }
 }
 
@@ -116,15 +119,39 @@ struct BackupRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableR
     /// `pre-rollback` for the agent's own escape-hatch backup; `nil` otherwise. Superseded by `kind`.
     var reason: String? = nil
     var kind: BackupKind = .scheduled
+    /// Where a backup that is not final stands; see ``BackupStage``.
+    var stage: BackupStage? = nil
+    /// `snapshot`, `reflink`, `copy` or `none`, once known.
+    var captureMethod: String? = nil
+    /// Why there was no fast capture.
+    var captureReason: String? = nil
+    var captureWindowMs: Int64? = nil
+    var archiveMs: Int64? = nil
 
     enum CodingKeys: String, CodingKey {
-        case id, guest, quiesced, stacks, consistency, reason, kind
+        case id, guest, quiesced, stacks, consistency, reason, kind, stage
+        case captureMethod = "capture_method"
+        case captureReason = "capture_reason"
+        case captureWindowMs = "capture_window_ms"
+        case archiveMs = "archive_ms"
         case bytesDone = "bytes_done"
         case bytesTotal = "bytes_total"
         case sizeBytes = "size_bytes"
         case archivePath = "archive_path"
         case prunedAt = "pruned_at"
     }
+}
+
+/// Where a backup op that is not final stands, beyond its op state.
+enum BackupStage: String, Codable, Sendable {
+    /// `POST /backup/prepare` is making the capture.
+    case preparing
+    /// The capture is made; the op waits for `POST /backup`.
+    case ready
+    /// `POST /backup` came: the window runs, or without a capture the whole archive.
+    case started
+    /// The capture is complete; the archive is written from it.
+    case snapshotted
 }
 
 /// A backup as the agent reports it: the op and its backup record together.

@@ -44,13 +44,16 @@ extension ControllerConfig {
         if let node = top["quiesce"] {
             let section = try reader.mapping(
                 node, key: "quiesce",
-                allowed: ["enabled", "poll_interval_seconds", "status_poll_interval_seconds", "max_quiesce_seconds"])
+                allowed: ["enabled", "poll_interval_seconds", "status_poll_interval_seconds", "max_quiesce_seconds", "max_prepare_seconds"])
             if let value = section["enabled"] { quiesce.enabled = try reader.bool(value, key: "quiesce.enabled") }
             if let value = section["poll_interval_seconds"] {
                 quiesce.settings.pollInterval = try reader.positiveSeconds(value, key: "quiesce.poll_interval_seconds")
             }
             if let value = section["status_poll_interval_seconds"] {
                 quiesce.settings.statusPollInterval = try reader.positiveSeconds(value, key: "quiesce.status_poll_interval_seconds")
+            }
+            if let value = section["max_prepare_seconds"] {
+                quiesce.settings.maxPrepare = try reader.positiveSeconds(value, key: "quiesce.max_prepare_seconds")
             }
             if let value = section["max_quiesce_seconds"] {
                 quiesce.settings.maxQuiesce = try reader.positiveSeconds(value, key: "quiesce.max_quiesce_seconds")

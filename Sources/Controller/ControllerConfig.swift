@@ -17,7 +17,7 @@ import Yams
 ///   resolve_timeout_seconds: 30              # optional: how long `compose config` may take per stack
 ///   resolve_memory_mb: 512                   # optional: its data-segment limit
 /// agent: { url: https://127.0.0.1:8443, token_file: /etc/felhom/agent-token, pin_sha256: "sha256//..." }
-/// quiesce: { enabled: true, poll_interval_seconds: 60, status_poll_interval_seconds: 2, max_quiesce_seconds: 1800 }
+/// quiesce: { enabled: true, poll_interval_seconds: 60, status_poll_interval_seconds: 2, max_quiesce_seconds: 1800, max_prepare_seconds: 3600 }
 /// api: { listen: 127.0.0.1:8080, token_file: /etc/felhom/api-token }   # optional: connections: {...}, see ConnectionLimits
 /// ```
 struct ControllerConfig: Sendable {

@@ -57,6 +57,11 @@ struct CycleDriver: Sendable {
         var lastProgressDecile = -1
         var markerOnDisk = false
         var reached: Set<String> = []
+        var prepareDeadline: Duration?
+        /// What the agent last said of the capture, for the cycle's record.
+        var captureMethod: BackupCaptureMethod?
+        var captureReason: String?
+        var captureWindowMs: Int64?
     }
 
     /// Each named point once per run, for the crash tests.
@@ -69,13 +74,18 @@ struct CycleDriver: Sendable {
     func run(_ initial: CycleMachine, startedAt: Date, shutdown: ShutdownFlag) async -> CycleRecord {
         var machine = initial
         var run = Run()
-        if !machine.isRecovery { run.deadline = clock.now + settings.maxQuiesce }
+        // The bound counts from the marker, the moment before the first stop; prepare has its own.
+        if !machine.isRecovery, !machine.isPreparing { run.deadline = clock.now + settings.maxQuiesce }
+        if machine.isPreparing { run.prepareDeadline = clock.now + settings.maxPrepare }
         let metadata: Logger.Metadata = ["cycle": "\(machine.marker.cycleID)"]
         var queue = machine.start()
         var record: CycleRecord?
         while !queue.isEmpty {
             let action = queue.removeFirst()
-            if action.waitsFirst { await pause(until: machine.boundReached ? nil : run.deadline, shutdown: shutdown) }
+            if action.waitsFirst {
+                let deadline = machine.isPreparing ? run.prepareDeadline : machine.boundReached ? nil : run.deadline
+                await pause(until: deadline, interval: pollInterval(for: action, machine), shutdown: shutdown)
+            }
             if action.isWaitPoint, let interruption = interruption(machine, &run, shutdown: shutdown) {
                 let replacement = machine.handle(interruption)
                 logger.info("cycle interrupted", metadata: metadata.merging(["event": "\(interruption)"]) { $1 })
@@ -115,7 +125,18 @@ struct CycleDriver: Sendable {
         if let deadline = run.deadline, now >= deadline, !machine.boundReached {
             return .boundReached
         }
+        if machine.isPreparing, let deadline = run.prepareDeadline, now >= deadline {
+            return .prepareBoundReached
+        }
         return nil
+    }
+
+    /// The window is short once a capture was prepared: polled fast, every poll of it is downtime.
+    private func pollInterval(for action: CycleMachine.Action, _ machine: CycleMachine) -> Duration {
+        if case .pollBackup = action, machine.prepareID != nil, machine.prepareProblem == nil {
+            return min(settings.windowPollInterval, settings.statusPollInterval)
+        }
+        return settings.statusPollInterval
     }
 
     /// Whether the marker on disk is still this run's: same cycle, and owned by this process.
@@ -134,8 +155,8 @@ struct CycleDriver: Sendable {
 
     /// Waits one status-poll interval, less when a bound still ahead comes first or a shutdown begins.
     /// Past the bound a rollback is still polled, at the same pace, until its op is final.
-    private func pause(until deadline: Duration?, shutdown: ShutdownFlag) async {
-        let end = min(clock.now + settings.statusPollInterval, deadline ?? .seconds(Int64.max / 2))
+    private func pause(until deadline: Duration?, interval: Duration, shutdown: ShutdownFlag) async {
+        let end = min(clock.now + interval, deadline ?? .seconds(Int64.max / 2))
         let alreadyShuttingDown = shutdown.isRaised
         while alreadyShuttingDown || !shutdown.isRaised, clock.now < end {
             await clock.sleep(for: min(.milliseconds(250), end - clock.now))
@@ -146,11 +167,50 @@ struct CycleDriver: Sendable {
         _ action: CycleMachine.Action, machine: CycleMachine, run: inout Run, shutdown: ShutdownFlag, metadata: Logger.Metadata
     ) async -> CycleMachine.Event? {
         switch action {
+        case .prepareBackup(let key):
+            do {
+                let started = try await requireAgent().prepareBackup(idempotencyKey: key)
+                logger.info("backup prepare started", metadata: metadata.merging(["backup_id": "\(started.response.backupID)"]) { $1 })
+                return .prepareStarted(backupID: started.response.backupID)
+            } catch {
+                if let status = error.httpStatus, status == 409 || status == 429 {
+                    logger.warning("the agent refused the prepare; nothing is stopped", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                    return .prepareRefused("\(error)")
+                }
+                logger.warning("POST /backup/prepare failed; the backup goes on with the apps down for the whole archive", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                return .prepareFailed("\(error)")
+            }
+
+        case .pollPrepare(let backupID, _):
+            do {
+                let status = try await requireAgent().backupStatus(backupID: backupID)
+                run.captureMethod = status.captureMethod
+                run.captureReason = status.captureReason
+                if status.phase == .ready {
+                    logger.info("backup ready", metadata: metadata.merging(["backup_id": "\(backupID)", "capture": "\(status.captureMethod?.rawValue ?? "?")"]) { $1 })
+                } else if status.phase == .failed {
+                    logger.warning("prepare failed; the backup goes on with the apps down for the whole archive", metadata: metadata.merging(["backup_id": "\(backupID)", "error": "\(status.error ?? "")"]) { $1 })
+                }
+                return .preparePolled(status.phase, error: status.error)
+            } catch {
+                logger.warning("prepare status poll failed; retrying until max_prepare_seconds", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                return .pollFailed("\(error)")
+            }
+
+        case .listStacks:
+            do {
+                let stacks = try await control.runningAppStacks()
+                return .stacksListed(stacks: stacks.map(\.name), partialBefore: stacks.filter { !$0.fullyRunning }.map(\.name))
+            } catch {
+                return .stackListFailed("\(error)")
+            }
+
         case .writeMarker(let current):
             do {
                 try marker.write(current)
                 if !run.markerOnDisk {
                     run.markerOnDisk = true
+                    if run.deadline == nil, !machine.isRecovery { run.deadline = clock.now + settings.maxQuiesce }
                     state.begin(current)
                     logger.info("marker written", metadata: metadata.merging(["stacks": "\(current.stacks.joined(separator: ","))"]) { $1 })
                     await failpoint(ControllerFailpoint.afterMarker, &run)
@@ -169,20 +229,29 @@ struct CycleDriver: Sendable {
             await control.waitForOrphanedOperations(stacks)
             return nil
 
-        case .stop(let stack):
-            run.downSince[stack] = clock.now
-            logger.info("stopping stack", metadata: metadata.merging(["stack": "\(stack)"]) { $1 })
-            do {
-                try await control.stop(stack)
+        case .stopAll(let stacks):
+            for stack in stacks { run.downSince[stack] = clock.now }
+            logger.info("stopping stacks", metadata: metadata.merging(["stacks": "\(stacks.joined(separator: ","))"]) { $1 })
+            var rest = stacks[...]
+            // The crash test's point needs one stack stopped and the others not yet: that one goes alone.
+            if ControllerFailpoint.active == ControllerFailpoint.afterFirstStop, let first = rest.popFirst() {
+                if let failure = await stop(first) { return failure }
                 await failpoint(ControllerFailpoint.afterFirstStop, &run)
-                return .stopped(stack)
-            } catch {
-                return .stopFailed(stack: stack, error: "\(error)")
             }
+            let failures = await withTaskGroup(of: CycleMachine.Event?.self) { group in
+                for stack in rest {
+                    group.addTask { await stop(stack) }
+                }
+                var failures: [CycleMachine.Event] = []
+                for await failure in group { if let failure { failures.append(failure) } }
+                return failures
+            }
+            return failures.first ?? .allStopped
 
-        case .startBackup(let key, let stacks):
+        case .startBackup(let key, let stacks, let prepareID):
             do {
-                let started = try await requireAgent().startBackup(idempotencyKey: key, StartBackupRequest(quiesced: true, stacks: stacks))
+                let request = StartBackupRequest(quiesced: true, stacks: stacks, prepareID: prepareID)
+                let started = try await requireAgent().startBackup(idempotencyKey: key, request)
                 logger.info("backup started", metadata: metadata.merging(["backup_id": "\(started.response.backupID)"]) { $1 })
                 return .backupStarted(backupID: started.response.backupID, phase: started.response.phase)
             } catch {
@@ -205,6 +274,9 @@ struct CycleDriver: Sendable {
         case .pollBackup(let backupID, _):
             do {
                 let status = try await requireAgent().backupStatus(backupID: backupID)
+                run.captureMethod = status.captureMethod ?? run.captureMethod
+                run.captureReason = status.captureReason ?? run.captureReason
+                run.captureWindowMs = status.captureWindowMs ?? run.captureWindowMs
                 logProgress(status, run: &run, metadata: metadata)
                 if !status.phase.releasesGuest, status.phase != .failed { await failpoint(ControllerFailpoint.polling, &run) }
                 return .backupPolled(status.phase, error: status.error)
@@ -284,6 +356,16 @@ struct CycleDriver: Sendable {
         }
     }
 
+    /// Stops one stack; the machine's event when it failed, `nil` when it stopped.
+    private func stop(_ stack: String) async -> CycleMachine.Event? {
+        do {
+            try await control.stop(stack)
+            return nil
+        } catch {
+            return .stopFailed(stack: stack, error: "\(error)")
+        }
+    }
+
     private func logProgress(_ status: BackupStatus, run: inout Run, metadata: Logger.Metadata) {
         let percent = status.bytesTotal.map { $0 > 0 ? Int(status.bytesDone * 100 / $0) : 100 } ?? 0
         guard percent / 10 != run.lastProgressDecile / 10 || status.phase.releasesGuest else { return }
@@ -320,7 +402,9 @@ struct CycleDriver: Sendable {
         return CycleRecord(
             id: marker.cycleID, kind: marker.kind ?? .backup, startedAt: startedAt, finishedAt: Date(),
             stacks: run.markerOnDisk ? marker.stacks : [], backupID: marker.backupID, phaseReached: machine.phaseReached,
-            consistency: machine.consistency, outcome: outcome, error: machine.failure, downtimeMs: downtime)
+            consistency: machine.consistency, outcome: outcome, error: machine.failure, downtimeMs: downtime,
+            captureMethod: machine.prepareProblem == nil ? run.captureMethod : BackupCaptureMethod.none,
+            captureReason: machine.prepareProblem ?? run.captureReason, captureWindowMs: run.captureWindowMs)
     }
 
     /// Stores `record`, finished now, and logs its outcome.
@@ -344,7 +428,8 @@ extension CycleMachine.Action {
     /// Actions the driver performs only after one status-poll interval.
     var waitsFirst: Bool {
         switch self {
-        case .pollBackup(_, let after), .pollRollback(_, let after), .findRollbackOp(let after), .startRollback(_, _, let after): after
+        case .pollBackup(_, let after), .pollRollback(_, let after), .findRollbackOp(let after), .startRollback(_, _, let after),
+             .pollPrepare(_, let after): after
         default: false
         }
     }
@@ -352,7 +437,8 @@ extension CycleMachine.Action {
     /// Where the machine waits on the world, so a shutdown or the bound may come first.
     var isWaitPoint: Bool {
         switch self {
-        case .stop, .pollBackup, .pollRollback, .findRollbackOp: true
+        // A shutdown or the bound that came during the stops is seen before the backup is asked for.
+        case .stopAll, .startBackup, .pollBackup, .pollRollback, .findRollbackOp, .pollPrepare: true
         // A retry of a POST whose answer was lost; the first POST goes out as soon as the stops are done.
         case .startRollback(_, _, let retry): retry
         default: false

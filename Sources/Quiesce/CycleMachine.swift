@@ -2,7 +2,7 @@ import AgentAPI
 
 /// Every decision of a quiesce cycle, and of the recovery of a crashed one, with no I/O.
 ///
-/// Events go in (a stack stopped, the agent answered, the bound passed, a shutdown began);
+/// Events go in (the stacks stopped, the agent answered, the bound passed, a shutdown began);
 /// actions come out (write the marker, stop a stack, poll, cancel, restart, record). A thin
 /// driver, ``CycleDriver``, performs the actions and feeds their results back. The marker is
 /// the machine's durable state: recovery builds the same machine from it, so a crashed cycle
@@ -17,9 +17,23 @@ import AgentAPI
 ///   for the op to be final, and while the agent cannot be reached the stacks stay down.
 public struct CycleMachine: Sendable, Equatable {
     public enum Event: Sendable, Equatable {
+        /// `POST /backup/prepare` answered with this backup id.
+        case prepareStarted(backupID: String)
+        /// `POST /backup/prepare` failed; the backup goes on without a capture made ahead.
+        case prepareFailed(String)
+        /// The agent refused the prepare outright (a backup in flight, the daily limit): it would refuse
+        /// `POST /backup` too, so nothing is stopped.
+        case prepareRefused(String)
+        case preparePolled(BackupPhase, error: String?)
+        /// Prepare took longer than its bound; the backup goes on without it.
+        case prepareBoundReached
+        /// The app stacks running now, listed once prepare is over: the ones the marker names.
+        case stacksListed(stacks: [String], partialBefore: [String])
+        case stackListFailed(String)
         case markerWritten
         case markerWriteFailed(String)
-        case stopped(String)
+        /// Every stack the marker names is stopped.
+        case allStopped
         case stopFailed(stack: String, error: String)
         case backupStarted(backupID: String, phase: BackupPhase)
         case rollbackStarted(opID: String)
@@ -44,11 +58,18 @@ public struct CycleMachine: Sendable, Equatable {
     }
 
     public enum Action: Sendable, Equatable {
+        /// Before anything is stopped: the agent makes its capture while the apps run.
+        case prepareBackup(idempotencyKey: String)
+        case pollPrepare(backupID: String, afterInterval: Bool)
+        /// Lists the running app stacks again: a prepare can take long, and the marker must name what runs now.
+        case listStacks
         case writeMarker(QuiesceMarker)
         /// Recovery: let a compose process the dead controller left finish first.
         case waitForOrphanedOperations([String])
-        case stop(String)
-        case startBackup(idempotencyKey: String, stacks: [String])
+        /// Stops the stacks together: downtime is the slowest stop, not the sum of them.
+        case stopAll([String])
+        /// `prepareID`: the prepare whose capture the window completes; `nil` when there is none.
+        case startBackup(idempotencyKey: String, stacks: [String], prepareID: String?)
         /// With the cycle id as its idempotency key, so a retry never starts a second op.
         case startRollback(backupID: String, idempotencyKey: String, afterInterval: Bool)
         /// `afterInterval`: wait the status poll interval first.
@@ -64,8 +85,11 @@ public struct CycleMachine: Sendable, Equatable {
     }
 
     enum Stage: Sendable, Equatable {
+        /// A backup cycle's first step: nothing is written or stopped while the agent prepares.
+        case preparing
+        case listingStacks
         case writingMarker
-        case stopping(next: Int)
+        case stopping
         /// Writing `rollback_requested` to the marker; `POST /rollback` only once it is on disk.
         case requestingRollback
         case startingOp
@@ -94,13 +118,19 @@ public struct CycleMachine: Sendable, Equatable {
     private var rollbackPosted = false
     /// A retry under the cycle's key was refused outright: any op found since is not known to be ours.
     private var retryRefused = false
+    /// The backup `POST /backup/prepare` made; `POST /backup` names it.
+    public private(set) var prepareID: String?
+    /// `POST /backup` has been sent, so the agent may have begun the window even without an answer.
+    private var backupPosted = false
+    /// Why the window has no capture made ahead, as the controller saw it; `nil` while it has one.
+    public private(set) var prepareProblem: String?
 
     /// A live cycle whose marker names `marker.stacks`; nothing has been written or stopped yet.
     public static func live(_ marker: QuiesceMarker) -> CycleMachine {
         var marker = marker
         // Said outright, so recovery can tell "never requested" from a marker of an older release.
         if marker.kind == .rollback, marker.rollbackRequested == nil { marker.rollbackRequested = false }
-        return CycleMachine(marker: marker, isRecovery: false, force: false, stage: .writingMarker)
+        return CycleMachine(marker: marker, isRecovery: false, force: false, stage: marker.kind == .rollback ? .writingMarker : .preparing)
     }
 
     /// The recovery of a cycle whose marker survived its controller.
@@ -119,12 +149,18 @@ public struct CycleMachine: Sendable, Equatable {
 
     var isRollback: Bool { marker.kind == .rollback }
     public var isFinished: Bool { stage == .finished }
+    /// Whether the machine waits for the agent's prepare; nothing is stopped yet.
+    public var isPreparing: Bool { stage == .preparing }
+    /// The idempotency key of the cycle's prepare: its own, as a prepare and a backup are two requests.
+    var prepareKey: String { "prepare-" + marker.cycleID }
     /// Whether the machine waits for the agent's rollback op; the bound and shutdown then cancel it rather than restart.
     public var isWaitingForRollbackOp: Bool { stage == .waitingForAgent && isRollback && !force }
 
     /// The first actions.
     public mutating func start() -> [Action] {
-        guard isRecovery else { return [.writeMarker(marker)] }
+        guard isRecovery else {
+            return stage == .preparing ? [.prepareBackup(idempotencyKey: prepareKey)] : [.writeMarker(marker)]
+        }
         var actions: [Action] = [.waitForOrphanedOperations(marker.stacks)]
         if isRollback, !force {
             if let opID = marker.rollbackOpID {
@@ -145,9 +181,48 @@ public struct CycleMachine: Sendable, Equatable {
 
     public mutating func handle(_ event: Event) -> [Action] {
         switch (stage, event) {
+        case (.preparing, .prepareStarted(let backupID)):
+            prepareID = backupID
+            return [.pollPrepare(backupID: backupID, afterInterval: false)]
+        case (.preparing, .prepareFailed(let error)):
+            return withoutCapture("POST /backup/prepare failed: \(error)")
+        case (.preparing, .prepareRefused(let error)):
+            failure = "the agent refused the prepare: \(error); nothing was stopped"
+            stage = .finished
+            return [.record(.failed)]
+        case (.preparing, .preparePolled(let phase, let error)):
+            switch phase {
+            case .ready:
+                // Known before the POST: a crash after it, whose answer never came, still reports the resume.
+                marker.backupID = prepareID
+                return listStacks()
+            case .preparing, .queued:
+                return [.pollPrepare(backupID: prepareID ?? "", afterInterval: true)]
+            case .failed:
+                return withoutCapture("prepare failed: \(error ?? "no reason given")")
+            case .running, .snapshotted, .done, .pruned:
+                return withoutCapture("the prepare is already \(phase.rawValue), so not ours to use")
+            }
+        case (.preparing, .pollFailed(let error)):
+            // Nothing is stopped yet: keep asking until the prepare bound.
+            _ = error
+            return [.pollPrepare(backupID: prepareID ?? "", afterInterval: true)]
+        case (.preparing, .prepareBoundReached):
+            return withoutCapture("the prepare did not become ready within max_prepare_seconds")
+
+        case (.listingStacks, .stacksListed(let stacks, let partialBefore)):
+            marker.stacks = stacks
+            marker.partialBefore = partialBefore
+            stage = .writingMarker
+            return [.writeMarker(marker)]
+        case (.listingStacks, .stackListFailed(let error)):
+            failure = "listing the running app stacks: \(error); nothing was stopped"
+            stage = .finished
+            return [.record(.failed)]
+
         case (.writingMarker, .markerWritten):
-            stage = .stopping(next: 0)
-            return nextStop()
+            stage = .stopping
+            return marker.stacks.isEmpty ? afterStops() : [.stopAll(marker.stacks)]
         case (.writingMarker, .markerWriteFailed(let error)):
             failure = "\(error); nothing was stopped"
             stage = .finished
@@ -163,9 +238,8 @@ public struct CycleMachine: Sendable, Equatable {
             // A later rewrite (the backup id, the op id): the marker from before still names every stack.
             return []
 
-        case (.stopping(let next), .stopped):
-            stage = .stopping(next: next + 1)
-            return nextStop()
+        case (.stopping, .allStopped):
+            return afterStops()
         case (.stopping, .stopFailed(let stack, let error)):
             failure = "stopping \(stack): \(error)"
             return finish()
@@ -267,6 +341,11 @@ public struct CycleMachine: Sendable, Equatable {
             guard !shuttingDown else { return [] }
             shuttingDown = true
             switch stage {
+            case .preparing, .listingStacks:
+                // Nothing is stopped: nothing to restart, no marker to clear.
+                failure = "the controller is shutting down; nothing was stopped"
+                stage = .finished
+                return [.record(.failed)]
             case .stopping:
                 failure = failure ?? "the controller is shutting down"
                 return finish()
@@ -327,16 +406,27 @@ public struct CycleMachine: Sendable, Equatable {
         return failure == nil && (phaseReached == .snapshotted || phaseReached == .done) ? .succeeded : .failed
     }
 
-    private mutating func nextStop() -> [Action] {
-        guard case .stopping(let next) = stage else { return [] }
-        if next < marker.stacks.count { return [.stop(marker.stacks[next])] }
+    private mutating func afterStops() -> [Action] {
         if isRollback {
             marker.rollbackRequested = true
             stage = .requestingRollback
             return [.writeMarker(marker)]
         }
         stage = .startingOp
-        return [.startBackup(idempotencyKey: marker.cycleID, stacks: marker.stacks)]
+        backupPosted = true
+        return [.startBackup(idempotencyKey: marker.cycleID, stacks: marker.stacks, prepareID: prepareID)]
+    }
+
+    /// The backup goes on as before captures existed: the apps stay down for the whole archive.
+    /// The agent records why; a prepare that is not ready is superseded by the `POST /backup`.
+    private mutating func withoutCapture(_ problem: String) -> [Action] {
+        prepareProblem = problem
+        return listStacks()
+    }
+
+    private mutating func listStacks() -> [Action] {
+        stage = .listingStacks
+        return [.listStacks]
     }
 
     private mutating func cancel(_ opID: String?) -> [Action] {
@@ -347,7 +437,8 @@ public struct CycleMachine: Sendable, Equatable {
 
     /// The one finish path: tell the agent if a backup did not capture the stopped apps, then restart.
     private mutating func finish() -> [Action] {
-        if !isRollback, let backupID = marker.backupID, phaseReached != .snapshotted, phaseReached != .done {
+        // A prepared backup whose POST was never sent has no window to report on; after a crash nobody knows.
+        if !isRollback, let backupID = marker.backupID, backupPosted || isRecovery, phaseReached != .snapshotted, phaseReached != .done {
             stage = .reportingResume
             return [.reportResumed(backupID: backupID)]
         }

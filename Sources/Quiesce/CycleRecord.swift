@@ -35,10 +35,17 @@ public struct CycleRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var error: String?
     /// Milliseconds each stack was down, from the start of its stop to the end of its start.
     public var downtimeMs: [String: Int]
+    /// How the agent captured the stopped apps; `none` when they stayed down for the whole archive.
+    public var captureMethod: BackupCaptureMethod?
+    /// Why there was no fast capture.
+    public var captureReason: String?
+    /// From `POST /backup` to the capture being complete, as the agent measured it.
+    public var captureWindowMs: Int64?
 
     public init(
         id: String, kind: CycleKind = .backup, startedAt: Date, finishedAt: Date?, stacks: [String], backupID: String?, phaseReached: BackupPhase?,
-        consistency: BackupConsistency?, outcome: CycleOutcome, error: String?, downtimeMs: [String: Int]
+        consistency: BackupConsistency?, outcome: CycleOutcome, error: String?, downtimeMs: [String: Int],
+        captureMethod: BackupCaptureMethod? = nil, captureReason: String? = nil, captureWindowMs: Int64? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -51,6 +58,9 @@ public struct CycleRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
         self.outcome = outcome
         self.error = error
         self.downtimeMs = downtimeMs
+        self.captureMethod = captureMethod
+        self.captureReason = captureReason
+        self.captureWindowMs = captureWindowMs
     }
 
     enum CodingKeys: String, CodingKey {
@@ -60,6 +70,9 @@ public struct CycleRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
         case backupID = "backup_id"
         case phaseReached = "phase_reached"
         case downtimeMs = "downtime_ms"
+        case captureMethod = "capture_method"
+        case captureReason = "capture_reason"
+        case captureWindowMs = "capture_window_ms"
     }
 }
 
@@ -92,6 +105,13 @@ public final class CycleStore: Sendable {
         }
         migrator.registerMigration("v2: rollback cycles") { db in
             try db.alter(table: "cycle") { table in table.add(column: "kind", .text).notNull().defaults(to: CycleKind.backup.rawValue) }
+        }
+        migrator.registerMigration("v3: captures") { db in
+            try db.alter(table: "cycle") { table in
+                table.add(column: "capture_method", .text)
+                table.add(column: "capture_reason", .text)
+                table.add(column: "capture_window_ms", .integer)
+            }
         }
         try migrator.migrate(database)
     }

@@ -11,6 +11,11 @@ public struct QuiesceSettings: Sendable, Equatable {
     public var restartRetryCap: Duration
     /// How long a shutdown keeps retrying restarts before leaving them to the marker.
     public var shutdownRestartBudget: Duration
+    /// How long the agent may take to prepare its capture, while the apps still run, before the
+    /// backup goes on without one.
+    public var maxPrepare: Duration = .seconds(3600)
+    /// Between two status polls in a window that a prepared capture keeps short.
+    public var windowPollInterval: Duration = .milliseconds(200)
 
     public init(
         pollInterval: Duration = .seconds(60), statusPollInterval: Duration = .seconds(2),

@@ -9,6 +9,22 @@ struct StackRestarter: Sendable {
     let clock: any QuiesceClock
     let logger: Logger
 
+    /// One start, and whether the stack is then up.
+    private func startOnce(_ stack: String, partialBefore: Set<String>) async -> Bool {
+        do {
+            try await control.start(stack)
+            let status = try await control.status(stack)
+            if status == .running || (partialBefore.contains(stack) && status.isUp) {
+                logger.info("stack restarted", metadata: ["stack": "\(stack)"])
+                return true
+            }
+            logger.error("stack started but not all of it runs; will retry", metadata: ["stack": "\(stack)", "status": "\(status.rawValue)"])
+        } catch {
+            logger.error("restarting a stack failed; will retry", metadata: ["stack": "\(stack)", "error": "\(error)"])
+        }
+        return false
+    }
+
     /// Starts each stack until it is confirmed up, retrying with doubling waits.
     ///
     /// "Up" is container state, never health: a service still inside its
@@ -25,24 +41,30 @@ struct StackRestarter: Sendable {
         var pending = stacks
         var wait = settings.restartRetryBase
         while true {
-            var failed: [String] = []
-            for stack in pending {
-                do {
-                    try await control.start(stack)
-                    let status = try await control.status(stack)
-                    if status == .running || (partialBefore.contains(stack) && status.isUp) {
-                        upAt[stack] = clock.now
-                        logger.info("stack restarted", metadata: ["stack": "\(stack)"])
-                        if upAt.count == 1 { await ControllerFailpoint.reach(ControllerFailpoint.restarting, logger: logger) }
-                        continue
-                    }
-                    failed.append(stack)
-                    logger.error("stack started but not all of it runs; will retry", metadata: ["stack": "\(stack)", "status": "\(status.rawValue)"])
-                } catch {
-                    failed.append(stack)
-                    logger.error("restarting a stack failed; will retry", metadata: ["stack": "\(stack)", "error": "\(error)"])
+            var together = pending[...]
+            var results: [(String, Bool)] = []
+            // The crash test's point needs one stack up and the others not yet: that one goes alone.
+            if ControllerFailpoint.active == ControllerFailpoint.restarting, upAt.isEmpty, let first = together.popFirst() {
+                let up = await startOnce(first, partialBefore: partialBefore)
+                results.append((first, up))
+                if up {
+                    upAt[first] = clock.now
+                    await ControllerFailpoint.reach(ControllerFailpoint.restarting, logger: logger)
                 }
             }
+            // Together, as the stops were: each app is down until its own start, not the last one's.
+            results += await withTaskGroup(of: (String, Bool).self) { group in
+                for stack in together {
+                    group.addTask { (stack, await startOnce(stack, partialBefore: partialBefore)) }
+                }
+                var results: [(String, Bool)] = []
+                for await result in group {
+                    if result.1 { upAt[result.0] = clock.now }
+                    results.append(result)
+                }
+                return results
+            }
+            let failed = pending.filter { stack in results.contains { $0.0 == stack && !$0.1 } }
             pending = failed
             if pending.isEmpty { return (upAt, []) }
             if let deadline = deadline(), clock.now + wait > deadline { return (upAt, pending) }

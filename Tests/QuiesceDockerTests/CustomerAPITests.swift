@@ -9,7 +9,9 @@ struct CustomerAPITests {
     @Test("401 without the token, 400 for a bad name, 404 unknown, 403 protected, 409 while a cycle holds the stack")
     func statuses() async throws {
         try await withFixtureStacks(["webapp", "traefik"]) { fx in
-            let (agent, token) = try await Scenario.appsAndAgent(fx, up: ["webapp", "traefik"], bulkBytes: 400_000_000)
+            // The window is held open long enough to ask the API while the cycle holds the stack.
+            let (agent, token) = try await Scenario.appsAndAgent(
+                fx, up: ["webapp", "traefik"], bulkBytes: 10_000_000, agentEnvironment: ["FELHOM_AGENT_FAILPOINT": "backup.window=15"])
             let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token)
             let run = try await controller.start()
             let webapp = fx.name("webapp")

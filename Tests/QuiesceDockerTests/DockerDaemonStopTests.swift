@@ -16,10 +16,12 @@ struct DockerDaemonStopTests {
     @Test("the marker stays while docker is gone; once it is back, the stacks run and the marker is cleared")
     func daemonStops() async throws {
         try await withFixtureStacks(["webapp", "sidecar"]) { fx in
-            let (agent, token) = try await Scenario.appsAndAgent(fx, up: ["webapp", "sidecar"], bulkBytes: 400_000_000)
+            // The window is held open until dockerd is gone, so the restarts meet no engine.
+            let (agent, token) = try await Scenario.appsAndAgent(
+                fx, up: ["webapp", "sidecar"], bulkBytes: 10_000_000, agentEnvironment: ["FELHOM_AGENT_FAILPOINT": "backup.window=30"])
             let controller = try ControllerHarness(fixtures: fx, agentURL: agent.baseURL, pin: agent.pin, guestToken: token)
             let run = try await controller.start()
-            #expect(await run.waitForLine("backup progress", timeout: .seconds(120)))
+            #expect(await run.waitForLine("backup started", timeout: .seconds(120)))
 
             let runner = SubprocessCommandRunner()
             let stopped = try await runner.run(DockerCommand(executable: "pkill", arguments: ["-TERM", "-x", "dockerd"], timeout: .seconds(10)))

@@ -31,14 +31,25 @@ struct CycleMachineTests {
         return log
     }
 
+    /// Runs a live backup machine through a prepare that becomes ready, up to its marker write.
+    static func prepare(_ machine: inout CycleMachine) {
+        _ = machine.start()
+        _ = machine.handle(.prepareStarted(backupID: "b-1"))
+        _ = machine.handle(.preparePolled(.ready, error: nil))
+        _ = machine.handle(.stacksListed(stacks: ["blog", "shop"], partialBefore: []))
+    }
+
     /// A world where everything works: stops, starts, and the agent, which answers with `phases` in turn.
     static func world(phases: [BackupPhase] = [.running, .done], rollback: [RollbackPhase] = [.running, .done]) -> (Action) -> Event? {
         var phases = phases
         var rollback = rollback
         return { action in
             switch action {
+            case .prepareBackup: return .prepareStarted(backupID: "b-1")
+            case .pollPrepare: return .preparePolled(.ready, error: nil)
+            case .listStacks: return .stacksListed(stacks: ["blog", "shop"], partialBefore: [])
             case .writeMarker: return .markerWritten
-            case .stop(let stack): return .stopped(stack)
+            case .stopAll: return .allStopped
             case .startBackup: return .backupStarted(backupID: "b-1", phase: .queued)
             case .startRollback: return .rollbackStarted(opID: "r-1")
             case .pollBackup: return .backupPolled(phases.count > 1 ? phases.removeFirst() : phases[0], error: nil)
@@ -61,12 +72,95 @@ struct CycleMachineTests {
         var machine = CycleMachine.live(Self.marker())
         let log = Self.play(&machine, world: Self.world())
         #expect(log == [
-            .writeMarker(Self.marker()), .stop("blog"), .stop("shop"), .startBackup(idempotencyKey: "c-1", stacks: ["blog", "shop"]),
+            .prepareBackup(idempotencyKey: "prepare-c-1"), .pollPrepare(backupID: "b-1", afterInterval: false), .listStacks,
+            .writeMarker(Self.marker { $0.backupID = "b-1" }), .stopAll(["blog", "shop"]), .startBackup(idempotencyKey: "c-1", stacks: ["blog", "shop"], prepareID: "b-1"),
             .writeMarker(Self.marker { $0.backupID = "b-1" }), .pollBackup(backupID: "b-1", afterInterval: false),
             .pollBackup(backupID: "b-1", afterInterval: true),
             .restart(stacks: ["blog", "shop"], partialBefore: [], shuttingDown: false), .clearMarker, .record(.succeeded),
         ])
         #expect(machine.consistency == .app && machine.failure == nil && machine.isFinished)
+    }
+
+    @Test("prepare comes before the marker: polled until ready, and POST /backup names it")
+    func prepareFirst() {
+        var machine = CycleMachine.live(Self.marker())
+        var polls = 0
+        let world = Self.world()
+        let log = Self.play(&machine) { action in
+            if case .pollPrepare = action {
+                polls += 1
+                return .preparePolled(polls < 3 ? .preparing : .ready, error: nil)
+            }
+            return world(action)
+        }
+        let marker = log.firstIndex(of: .writeMarker(Self.marker { $0.backupID = "b-1" }))!
+        #expect(log.prefix(marker).allSatisfy { if case .stopAll = $0 { false } else { true } })
+        #expect(polls == 3 && log.contains(.pollPrepare(backupID: "b-1", afterInterval: true)))
+        #expect(log.contains(.startBackup(idempotencyKey: "c-1", stacks: ["blog", "shop"], prepareID: "b-1")))
+        #expect(machine.prepareProblem == nil && Self.record(log) == .succeeded, "\(log)")
+    }
+
+    @Test("a prepare that fails, is refused, or outlasts its bound: the backup still runs, without a capture, and says why",
+          arguments: ["failed", "refused", "bound", "unreachable"])
+    func prepareProblems(_ problem: String) {
+        var machine = CycleMachine.live(Self.marker())
+        var polls = 0
+        let world = Self.world()
+        let log = Self.play(&machine) { action in
+            switch (problem, action) {
+            case ("refused", .prepareBackup): return .prepareFailed("HTTP 404")
+            case ("failed", .pollPrepare): return .preparePolled(.failed, error: "capture no_space: …")
+            case ("bound", .pollPrepare):
+                polls += 1
+                return polls < 4 ? .preparePolled(.preparing, error: nil) : .prepareBoundReached
+            case ("unreachable", .pollPrepare):
+                polls += 1
+                return polls < 4 ? .pollFailed("connection refused") : .prepareBoundReached
+            default: return world(action)
+            }
+        }
+        #expect(log.contains(.stopAll(["blog", "shop"])))
+        let start = log.compactMap { if case .startBackup(_, _, let prepareID) = $0 { prepareID } else { nil } }
+        // A prepare that never answered has no id; one that failed or is late is named so the agent records why.
+        #expect(start == (problem == "refused" ? [] : ["b-1"]))
+        #expect(log.contains { if case .startBackup = $0 { true } else { false } })
+        #expect(machine.prepareProblem != nil && Self.record(log) == .succeeded, "\(machine.prepareProblem ?? "")")
+    }
+
+    @Test("the agent refusing the prepare (409, 429) stops nothing: POST /backup would be refused too")
+    func prepareRefused() {
+        var machine = CycleMachine.live(Self.marker())
+        let log = Self.play(&machine) { action in
+            if case .prepareBackup = action { return .prepareRefused("HTTP 409: backup in flight") }
+            return Self.world()(action)
+        }
+        #expect(log == [.prepareBackup(idempotencyKey: "prepare-c-1"), .record(.failed)])
+        #expect(machine.failure?.contains("nothing was stopped") == true)
+    }
+
+    @Test("the stacks are listed again once prepare is over, and the marker names those, with the prepare's backup id")
+    func stacksListedAfterPrepare() {
+        var machine = CycleMachine.live(Self.marker())
+        let world = Self.world()
+        let log = Self.play(&machine) { action in
+            if case .listStacks = action { return .stacksListed(stacks: ["blog", "new"], partialBefore: ["new"]) }
+            return world(action)
+        }
+        let written = log.compactMap { if case .writeMarker(let marker) = $0 { marker } else { nil } }.first
+        #expect(written?.stacks == ["blog", "new"] && written?.partialBefore == ["new"] && written?.backupID == "b-1")
+        #expect(log.contains(.stopAll(["blog", "new"])))
+        #expect(log.contains(.restart(stacks: ["blog", "new"], partialBefore: ["new"], shuttingDown: false)))
+    }
+
+    @Test("a shutdown while the agent prepares stops nothing, restarts nothing and records the cycle failed")
+    func shutdownWhilePreparing() {
+        var machine = CycleMachine.live(Self.marker())
+        let log = Self.play(&machine) { action in
+            if case .pollPrepare = action { return .shutdownRequested }
+            return Self.world()(action)
+        }
+        #expect(!log.contains { if case .stopAll = $0 { true } else if case .writeMarker = $0 { true } else { false } })
+        #expect(Self.restarts(log) == 0 && Self.record(log) == .failed)
     }
 
     @Test("a marker that cannot be written stops nothing")
@@ -76,14 +170,14 @@ struct CycleMachineTests {
             if case .writeMarker = action { return .markerWriteFailed("disk full") }
             return Self.world()(action)
         }
-        #expect(log.count == 2 && Self.record(log) == .failed && machine.failure?.contains("nothing was stopped") == true)
+        #expect(log.count == 5 && Self.record(log) == .failed && machine.failure?.contains("nothing was stopped") == true)
     }
 
     @Test("a failed stop restarts every marker stack and never starts a backup")
     func stopFails() {
         var machine = CycleMachine.live(Self.marker())
         let log = Self.play(&machine) { action in
-            if action == .stop("shop") { return .stopFailed(stack: "shop", error: "compose failed") }
+            if case .stopAll = action { return .stopFailed(stack: "shop", error: "compose failed") }
             return Self.world()(action)
         }
         #expect(!log.contains { if case .startBackup = $0 { true } else { false } })
@@ -91,15 +185,28 @@ struct CycleMachineTests {
         #expect(Self.record(log) == .failed && machine.failure?.contains("stopping shop") == true)
     }
 
-    @Test("a failed POST /backup restarts without a resume report: there is no backup to report on")
+    @Test("a failed POST /backup without a prepare restarts without a resume report: there is no backup to report on")
     func startFails() {
         var machine = CycleMachine.live(Self.marker())
         let log = Self.play(&machine) { action in
+            if case .prepareBackup = action { return .prepareFailed("HTTP 404") }
             if case .startBackup = action { return .startFailed("503") }
             return Self.world()(action)
         }
         #expect(!log.contains { if case .reportResumed = $0 { true } else { false } })
         #expect(Self.restarts(log) == 1 && Self.record(log) == .failed)
+    }
+
+    @Test("a failed POST /backup after a prepare reports the resume before the restart: the agent may have taken it in")
+    func startFailsPrepared() {
+        var machine = CycleMachine.live(Self.marker())
+        let log = Self.play(&machine) { action in
+            if case .startBackup = action { return .startFailed("timed out") }
+            return Self.world()(action)
+        }
+        let resume = log.firstIndex(of: .reportResumed(backupID: "b-1"))
+        let restart = log.firstIndex { if case .restart = $0 { true } else { false } }
+        #expect(resume != nil && restart != nil && resume! < restart! && Self.record(log) == .failed)
     }
 
     @Test("a failed phase reports the resume, then restarts")
@@ -137,9 +244,8 @@ struct CycleMachineTests {
     @Test("a shutdown during the stops restarts what the marker names, within the shutdown budget")
     func shutdownWhileStopping() {
         var machine = CycleMachine.live(Self.marker())
-        _ = machine.start()
+        Self.prepare(&machine)
         _ = machine.handle(.markerWritten)
-        _ = machine.handle(.stopped("blog"))
         #expect(machine.handle(.shutdownRequested) == [.restart(stacks: ["blog", "shop"], partialBefore: [], shuttingDown: true)])
         #expect(machine.handle(.restartFinished(stillDown: ["shop"])) == [.record(.failed)], "a stack still down keeps the marker")
     }
@@ -147,7 +253,7 @@ struct CycleMachineTests {
     @Test("a shutdown while a backup runs reports the resume and restarts")
     func shutdownWhilePolling() {
         var machine = CycleMachine.live(Self.marker())
-        _ = Self.play(&machine, limit: 5, world: Self.world(phases: [.running]))
+        _ = Self.play(&machine, limit: 7, world: Self.world(phases: [.running]))
         #expect(machine.handle(.shutdownRequested) == [.reportResumed(backupID: "b-1")])
         #expect(machine.handle(.resumeReported(.crash)) == [.restart(stacks: ["blog", "shop"], partialBefore: [], shuttingDown: true)])
     }
@@ -366,7 +472,7 @@ struct CycleMachineTests {
     @Test("the bound passing during the stops ends the cycle there: nothing is started on the agent")
     func boundWhileStopping() {
         var machine = CycleMachine.live(Self.marker())
-        _ = machine.start()
+        Self.prepare(&machine)
         _ = machine.handle(.markerWritten)
         #expect(machine.handle(.boundReached) == [.restart(stacks: ["blog", "shop"], partialBefore: [], shuttingDown: false)])
     }

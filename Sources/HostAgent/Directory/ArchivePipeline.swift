@@ -30,13 +30,16 @@ struct ArchivePipeline: Sendable {
 
     /// Archives `source` into `archivePath` and returns the entries the stream held.
     /// `progress` gets the file-content bytes archived so far.
+    /// - Parameter background: run tar and zstd at the lowest CPU and I/O priority, for an archive of
+    ///   a capture: the apps are starting again beside it, and their start is the downtime.
     func archive(
-        source: String, to archivePath: String, progress: @Sendable (Int64) -> Void
+        source: String, to archivePath: String, background: Bool = false, progress: @Sendable (Int64) -> Void
     ) async throws -> TarStreamReader.Entries {
         let reader = Mutex(TarStreamReader())
+        let (zstdExecutable, zstdArguments) = Self.command(zstd, ["-\(compressionLevel)", "-q", "-f", "-o", archivePath], background: background)
         let zstdRun = try await Subprocess.run(
-            Self.executable(zstd),
-            arguments: ["-\(compressionLevel)", "-q", "-f", "-o", archivePath],
+            zstdExecutable,
+            arguments: Arguments(zstdArguments),
             platformOptions: Self.platformOptions,
             input: .inputWriter,
             output: .discarded,
@@ -47,12 +50,13 @@ struct ArchivePipeline: Sendable {
             // zstd's exit status and stderr tell what happened.
             struct CompressorGone: Error {}
             do {
+                let (tarExecutable, tarArguments) = Self.command(tar, [
+                    "--create", "--file=-", "--format=posix", "--pax-option=delete=atime,delete=ctime",
+                    "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--directory=\(source)", ".",
+                ], background: background)
                 let tarRun = try await Subprocess.run(
-                    Self.executable(tar),
-                    arguments: [
-                        "--create", "--file=-", "--format=posix", "--pax-option=delete=atime,delete=ctime",
-                        "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--directory=\(source)", ".",
-                    ],
+                    tarExecutable,
+                    arguments: Arguments(tarArguments),
                     platformOptions: Self.platformOptions,
                     input: .none,
                     output: .sequence,
@@ -97,6 +101,12 @@ struct ArchivePipeline: Sendable {
     /// kept: numeric owners, xattrs and ACLs. Holes are not kept; a sparse file comes back whole.
     static func extractArguments(archive: String, directory: String) -> [String] {
         ["--extract", "--zstd", "--file=\(archive)", "--directory=\(directory)", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls"]
+    }
+
+    /// `tool arguments`, or under `nice -n 19 ionice -c 2 -n 7` in the background.
+    private static func command(_ tool: String, _ arguments: [String], background: Bool) -> (Executable, [String]) {
+        guard background else { return (executable(tool), arguments) }
+        return (.name("nice"), ["-n", "19", "ionice", "-c", "2", "-n", "7", tool] + arguments)
     }
 
     private static func executable(_ name: String) -> Executable {

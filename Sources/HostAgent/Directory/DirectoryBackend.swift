@@ -118,7 +118,7 @@ public struct DirectoryBackend: BackupBackend {
         do throws(BackupFailure) {
             let entries: TarStreamReader.Entries
             do {
-                entries = try await pipeline.archive(source: source, to: partial) { done in
+                entries = try await pipeline.archive(source: source, to: partial, background: capture != nil) { done in
                     if done > 0 { Failpoint.reachBlocking("backup.archiving") }
                     progress(BackupProgress(bytesDone: done, bytesTotal: dataBytes))
                 }

@@ -170,6 +170,8 @@ let package = Package(
             dependencies: [
                 "AgentAPI",
                 "Capture",
+                // The process runner with a timeout and a group kill, for the volume managers' commands.
+                "Stacks",
                 "ConfigFile",
                 "DurableFiles",
                 "HTTPServing",

@@ -32,9 +32,8 @@ struct RestoreTestRunCommand: AsyncParsableCommand {
             guard let record = try store.guest(named: guest) else {
                 throw CommandFailure(message: "no guest named \(guest)")
             }
-            let runner = RestoreTestRunner(
-                store: store, repository: configuration.repository, stateDirectory: configuration.stateDirectory,
-                logger: Logger(label: "felhom-agent"))
+            let logger = Logger(label: "felhom-agent")
+            let runner = RestoreTestRunner(store: store, backend: configuration.makeBackend(logger: logger), logger: logger)
             let entry: RestoreTestEntry
             do {
                 entry = try await runner.run(guest: record)

@@ -72,7 +72,7 @@ public final class DataCapture: Sendable {
         case .auto: return CaptureMethod.automatic(for: filesystem, isSubvolume: subvolume)
         case .snapshot:
             guard subvolume else {
-                throw CaptureError(.unsupported, path: source, "capture: snapshot needs the data dir to be a btrfs subvolume (it is on \(filesystem)); use capture: auto")
+                throw CaptureError(.unsupported, path: source, "capture: snapshot needs the data dir to be a btrfs subvolume, a ZFS dataset or an LVM thin volume (it is on \(filesystem)); use capture: auto")
             }
             return .snapshot
         case .reflink: return .reflink
@@ -100,6 +100,14 @@ public final class DataCapture: Sendable {
             }
             method = .reflink
             notes.append("the data dir holds a nested subvolume or mount (\(nested)), which a snapshot leaves out; it was reflinked")
+        }
+        if method == .snapshot, !ProcessCapabilities.hasSysAdmin {
+            // The snapshot could be made, but not deleted again: it would stay behind after every backup.
+            guard setting == .auto else {
+                throw CaptureError(.unsupported, path: source, "capture: snapshot needs CAP_SYS_ADMIN, which the agent does not hold, to delete its btrfs snapshots; grant it (see the README) or use capture: auto, for")
+            }
+            method = .reflink
+            notes.append("the agent lacks CAP_SYS_ADMIN, which deleting a btrfs snapshot needs; it was reflinked")
         }
         if method == .reflink, !(try canClone(survey.sampleFile, into: root)) {
             // Refused clones fall back to copies: the space a copy needs must be there.
@@ -143,9 +151,6 @@ public final class DataCapture: Sendable {
                     passes += 1
                 } while passes < maxPreparePasses && last.copied + last.removed > settledPaths
                 let capture = DataCapture(method: method, source: source, path: path, copy: copy)
-                if try FileSystemKind.of(source) == .zfs, setting == .auto {
-                    notes.append("the data dir is on ZFS; ZFS snapshots are not implemented, so it was copied")
-                }
                 let note = notes.isEmpty ? nil : notes.joined(separator: "; ")
                 return (capture, PrepareReport(method: method, passes: passes, dataBytes: dataBytes, lastPassCopied: last.copied, note: note))
             case .off:
@@ -193,7 +198,13 @@ public final class DataCapture: Sendable {
         try removeAny(root + "/" + name)
     }
 
-    private static func makeRoot(_ root: String) throws(CaptureError) {
+    /// The nested subvolume or mount below `source` that a snapshot of it would leave out, if any.
+    public static func nestedMount(in source: String) throws(CaptureError) -> String? {
+        try survey(source).nestedSubvolume
+    }
+
+    /// Makes the 0700 capture folder `root`, or checks the one there is the agent's.
+    public static func makeRoot(_ root: String) throws(CaptureError) {
         if let state = try FileState.of(root) {
             guard state.kind == .directory else { throw CaptureError(.badStaging, path: root, "the capture folder is not a directory:") }
             // Whoever owns it could read every capture in it, or swap in symlinks while one is removed.

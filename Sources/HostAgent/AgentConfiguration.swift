@@ -1,6 +1,7 @@
 import ConfigFile
 import Foundation
 import HTTPServing
+import Logging
 
 /// The agent's YAML config file.
 ///
@@ -95,5 +96,12 @@ public struct AgentConfiguration: Sendable, Equatable {
             configuration.connections = try ConnectionLimits.parse(node, key: "connections", reader: reader)
         }
         return configuration
+    }
+}
+
+extension AgentConfiguration {
+    /// The backend this config names, for the server and the CLI alike.
+    public func makeBackend(logger: Logger) -> any BackupBackend {
+        DirectoryBackend(repository: repository, stateDirectory: stateDirectory, logger: logger)
     }
 }

@@ -38,18 +38,16 @@ public struct AgentServer: Sendable {
         for change in tightened + store.tightenedModes {
             logger.notice("tightened the mode of private state", metadata: ["change": "\(change)"])
         }
-        let backend = DirectoryBackend(repository: configuration.repository)
-        let report = try StartupRecovery(store: store, backend: backend, logger: logger).run()
+        let backend = configuration.makeBackend(logger: logger)
+        let report = try await StartupRecovery(store: store, backend: backend, logger: logger).run()
         logger.info("startup recovery done", metadata: [
             "resolved_ops": "\(report.resolvedOps.count)", "removed_files": "\(report.removedFiles.count)",
             "removed_backups": "\(report.removedBackups.count)", "adopted_backups": "\(report.adoptedBackups.count)", "unknown_backups": "\(report.unknownBackups.count)",
             "rollbacks": "\(report.rollbacks.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+            "removed_restore_test_leftovers": "\(report.removedRestoreTestLeftovers.count)",
         ])
 
-        let restoreTests = RestoreTestRunner(
-            store: store, repository: configuration.repository, stateDirectory: configuration.stateDirectory, logger: logger)
-        let swept = await restoreTests.sweep()
-        logger.info("restore test sweep done", metadata: ["removed": "\(swept.count)"])
+        let restoreTests = RestoreTestRunner(store: store, backend: backend, logger: logger)
 
         let coordinator = BackupCoordinator(
             store: store, backend: backend, retention: configuration.retention,

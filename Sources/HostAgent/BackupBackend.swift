@@ -26,7 +26,7 @@ public protocol PreparedCapture: Sendable {
     /// Why the capture is slower than the file system could give, when it is; `nil` otherwise.
     var note: String? { get }
     /// Deletes the capture; safe to call more than once.
-    func discard() throws(BackupFailure)
+    func discard() async throws(BackupFailure)
 }
 
 /// What a backend reports while it takes a backup.
@@ -93,10 +93,11 @@ public struct BackupFailure: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Where backups are taken and kept. The directory backend works on any Linux host;
-/// a Proxmox backend will take snapshots instead.
+/// Where backups are taken, kept, rolled back to and restore-tested. The directory backend works
+/// on any Linux host; a Proxmox backend will take whole-guest snapshots instead.
 ///
-/// The routes, the journal and the coordinators talk to a backend only through this protocol.
+/// The routes, the journal and the coordinators talk to a backend only through this protocol:
+/// they journal each op, and the backend does the work and its own crash recovery.
 public protocol BackupBackend: Sendable {
     /// Makes, while the apps still run, what the backup's short window completes; `nil` when the
     /// job's capture setting is `off`. Never stops anything. A failed prepare leaves nothing behind.
@@ -112,7 +113,7 @@ public protocol BackupBackend: Sendable {
     ) async throws(BackupFailure) -> BackupArtifact
 
     /// Deletes the captures of `guests` (name → data dir) that are not in `keeping` (backup ids).
-    func sweepCaptures(guests: [String: String], keeping: Set<String>) -> CaptureSweep
+    func sweepCaptures(guests: [String: String], keeping: Set<String>) async -> CaptureSweep
 
     /// What becomes of a backup op a crash left in flight.
     func interruptedBackup(_ op: OpRecord) -> InterruptedBackupDecision
@@ -129,6 +130,58 @@ public protocol BackupBackend: Sendable {
     /// A stored backup whose archive and manifest are both whole and agree on who and what it is:
     /// what the journal needs to adopt it. `nil` for anything less.
     func adoptable(_ stored: StoredBackup) -> AdoptableBackup?
+
+    /// Whether a rollback of `guest` to its finished backup `backupID` would start now: the backup
+    /// reads whole and there is room to stage it. Touches nothing.
+    func rollbackPreflight(guest: GuestRecord, backupID: String) throws(RollbackRefusal) -> RollbackPreflight
+
+    /// Rolls `guest` back to `backupID`, in an order a crash cannot break. `preRollbackBackup` takes
+    /// and records the escape-hatch backup; it runs before anything destructive. Task cancellation
+    /// is honoured until the backend journals its destructive step; past that the rollback finishes.
+    func rollback(
+        opID: String, guest: GuestRecord, backupID: String, preRollbackBackup: () async throws -> Void
+    ) async throws
+
+    /// At startup, before any op runs: finishes or undoes a rollback of `guest` that a crash
+    /// interrupted, and removes its leftovers. `nil` when none was interrupted.
+    func recoverRollback(guest: GuestRecord) throws -> RecoveredRollback?
+
+    /// Restores `backupID` of `guest` somewhere scratch, verifies it, runs the guest's probe on it,
+    /// and removes the scratch copy whatever happened. Every failure is a failed check.
+    func restoreTest(guest: GuestRecord, backupID: String, opID: String) async -> [RestoreTestCheck]
+
+    /// At startup: removes what killed restore tests left (scratch copies, probe containers) and
+    /// returns what it removed.
+    func sweepRestoreTests() async -> [String]
+}
+
+/// Why a rollback will not start; nothing was touched.
+public struct RollbackRefusal: Error, Sendable, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// What startup found of a rollback a crash interrupted, and what it made of it.
+public struct RecoveredRollback: Sendable, Equatable {
+    public enum Outcome: String, Sendable {
+        /// The destructive step had happened: the restored data stays.
+        case completed
+        /// The destructive step was half done: the original is back.
+        case reverted
+        /// The destructive step had not begun: the original never moved.
+        case untouched
+    }
+
+    public var opID: String
+    public var outcome: Outcome
+
+    public init(opID: String, outcome: Outcome) {
+        self.opID = opID
+        self.outcome = outcome
+    }
 }
 
 /// A finished backup found in the repository, as its own manifest describes it.

@@ -111,7 +111,7 @@ public final class BackupCoordinator: Service, Sendable {
             return (try? self.store.preparedState(job.backupID))?.state.isFinal == true
         }
         do {
-            let stale = try sweepOtherCaptures(of: job)
+            let stale = try await sweepOtherCaptures(of: job)
             if !stale.isEmpty {
                 logger.info("leftover captures removed", metadata: metadata.merging(["paths": "\(stale.joined(separator: ","))"]) { $1 })
             }
@@ -133,7 +133,13 @@ public final class BackupCoordinator: Service, Sendable {
         } catch {
             return recordFailure(job, reason: "\(error)", metadata: metadata)
         }
-        defer { discard(capture, metadata: metadata) }
+        await runPrepared(job, capture: capture, metadata: metadata)
+        // A task of its own: the capture goes even when the agent is stopping and this one is cancelled.
+        await Task { await discard(capture, metadata: metadata) }.value
+    }
+
+    /// Marks the prepare ready, waits for `POST /backup`, and runs the backup from the capture.
+    private func runPrepared(_ job: BackupJob, capture: (any PreparedCapture)?, metadata: Logger.Metadata) async {
         do {
             try store.markReady(job.backupID, method: capture?.method ?? .none, reason: capture == nil ? "capture is off for guest \(job.guest)" : capture?.note, now: now())
         } catch {
@@ -188,21 +194,21 @@ public final class BackupCoordinator: Service, Sendable {
         return .timedOut
     }
 
-    private func sweepOtherCaptures(of job: BackupJob) throws(BackupFailure) -> [String] {
+    private func sweepOtherCaptures(of job: BackupJob) async throws(BackupFailure) -> [String] {
         let inFlight: Set<String>
         do {
             inFlight = Set(try store.inFlightOps().filter { $0.guest == job.guest }.map(\.id))
         } catch {
             throw BackupFailure(.storage, "reading the journal: \(error)")
         }
-        let sweep = backend.sweepCaptures(guests: [job.guest: job.dataDirectory], keeping: inFlight.union([job.backupID]))
+        let sweep = await backend.sweepCaptures(guests: [job.guest: job.dataDirectory], keeping: inFlight.union([job.backupID]))
         if let failure = sweep.failures.first { throw BackupFailure(.storage, failure) }
         return sweep.removed
     }
 
-    private func discard(_ capture: (any PreparedCapture)?, metadata: Logger.Metadata) {
+    private func discard(_ capture: (any PreparedCapture)?, metadata: Logger.Metadata) async {
         do {
-            try capture?.discard()
+            try await capture?.discard()
         } catch {
             logger.error("removing a capture failed; the next prepare or startup removes it", metadata: metadata.merging(["error": "\(error)"]) { $1 })
         }

@@ -1,34 +1,20 @@
 import AgentAPI
 import Foundation
 import Logging
-import Subprocess
 
-#if canImport(System)
-import System
-#else
-import SystemPackage
-#endif
-
-/// Proves a guest's latest backup restores: extract into scratch, verify the
-/// manifest, and run the guest's probe on the restored data. Cleans up after
-/// itself every time; ``sweep()`` cleans up after a run that was killed.
+/// Proves a guest's latest backup restores: journals a restore test op, lets the backend restore
+/// the backup somewhere scratch and run the guest's probe, and records the checks. The backend
+/// cleans up after itself every time; its ``BackupBackend/sweepRestoreTests()`` cleans up after a
+/// run that was killed.
 public struct RestoreTestRunner: Sendable {
     let store: AgentStore
-    let layout: RepositoryLayout
-    /// `state_dir/restore-tests`: one scratch directory per run.
-    let scratchRoot: String
+    let backend: any BackupBackend
     let logger: Logger
     let now: @Sendable () -> Date
 
-    /// Scratch compose projects carry this prefix, which names this agent's state dir,
-    /// so the sweep finds its own leftovers and never another agent's running test.
-    let projectPrefix: String
-
-    public init(store: AgentStore, repository: String, stateDirectory: String, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+    public init(store: AgentStore, backend: any BackupBackend, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         self.store = store
-        self.layout = RepositoryLayout(root: repository)
-        self.scratchRoot = stateDirectory + "/restore-tests"
-        self.projectPrefix = "felhom-rt-" + String(GuestToken.digest(stateDirectory).prefix(8)) + "-"
+        self.backend = backend
         self.logger = logger
         self.now = now
     }
@@ -43,96 +29,13 @@ public struct RestoreTestRunner: Sendable {
         let metadata: Logger.Metadata = ["guest": "\(guest.name)", "op_id": "\(opID)", "backup_id": "\(latest.backupID)"]
         logger.info("restore test started", metadata: metadata)
 
-        let scratch = "\(scratchRoot)/\(opID)"
-        let project = projectPrefix + opID.lowercased().replacingOccurrences(of: "_", with: "-")
-        var checks: [RestoreTestCheck] = []
-        do {
-            try FileManager.default.createDirectory(atPath: scratchRoot, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let manifest = try await ArchiveRestorer(layout: layout).restore(guest: guest.name, backupID: latest.backupID, to: scratch)
-            checks.append(RestoreTestCheck(name: "manifest", ok: true, detail: "\(manifest.totalFiles) files, \(manifest.totalBytes) bytes verified"))
-        } catch {
-            checks.append(RestoreTestCheck(name: "manifest", ok: false, detail: "\(error)"))
-        }
-        if let probe = guest.probe, checks.allSatisfy(\.ok) {
-            checks += await runProbe(probe, scratch: scratch, project: project)
-        }
-        await removeScratch(project: project, directory: scratch)
-
-        let result: RestoreTestStatus.Result = checks.allSatisfy(\.ok) ? .passed : .failed
+        let checks = await backend.restoreTest(guest: guest, backupID: latest.backupID, opID: opID)
+        let result: RestoreTestStatus.Result = !checks.isEmpty && checks.allSatisfy(\.ok) ? .passed : .failed
         try store.finishRestoreTest(opID, result: result, checks: checks, now: now())
         logger.info("restore test finished", metadata: metadata.merging(["result": "\(result.rawValue)"]) { $1 })
-        return try store.restoreTests(guest: guest.name).first { $0.op.id == opID }!
-    }
-
-    /// Starts the probe's service under a scratch project and reads its log until the pattern or the timeout.
-    func runProbe(_ probe: RestoreProbe, scratch: String, project: String) async -> [RestoreTestCheck] {
-        let directory = "\(scratch)/\(probe.directory)"
-        let expectName = "probe expects: \(probe.expect)"
-        let names = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"]
-        guard let composeFile = names.map({ "\(directory)/\($0)" }).first(where: FileManager.default.fileExists(atPath:)) else {
-            return [RestoreTestCheck(name: expectName, ok: false, detail: "no compose file in \(probe.directory) of the restored backup")]
+        guard let entry = try store.restoreTests(guest: guest.name).first(where: { $0.op.id == opID }) else {
+            throw GuestError("restore test \(opID) of guest \(guest.name) finished, but its record is missing from the journal")
         }
-        let up = await docker(["compose", "--project-name", project, "--project-directory", directory, "--file", composeFile, "up", "--detach", "--no-deps", probe.service])
-        guard up.ok else {
-            return [RestoreTestCheck(name: expectName, ok: false, detail: "the probe service did not start: \(up.output)")]
-        }
-        let started = ContinuousClock.now
-        let deadline = started.advanced(by: .seconds(probe.timeoutSeconds))
-        var log = ""
-        var seen = false
-        while ContinuousClock.now < deadline {
-            log = await docker(["compose", "--project-name", project, "--project-directory", directory, "--file", composeFile, "logs", "--no-color", probe.service]).output
-            if log.contains(probe.expect) { seen = true; break }
-            try? await Task.sleep(for: .milliseconds(500))
-        }
-        let elapsed = started.duration(to: .now)
-        var checks = [RestoreTestCheck(
-            name: expectName, ok: seen,
-            detail: seen ? "seen after \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))" : "not seen within \(probe.timeoutSeconds) s; last log lines: \(log.split(separator: "\n").suffix(3).joined(separator: " | "))")]
-        if let reject = probe.reject {
-            let line = log.split(separator: "\n").first { $0.contains(reject) }
-            checks.append(RestoreTestCheck(name: "probe rejects: \(reject)", ok: line == nil, detail: line.map { "seen: \($0)" } ?? "not seen"))
-        }
-        return checks
-    }
-
-    /// Tears down the scratch project and deletes the scratch directory.
-    func removeScratch(project: String, directory: String) async {
-        _ = await docker(["compose", "--project-name", project, "down", "--volumes", "--timeout", "0", "--remove-orphans"])
-        do {
-            if FileManager.default.fileExists(atPath: directory) { try FileManager.default.removeItem(atPath: directory) }
-        } catch {
-            logger.error("removing a restore test's scratch dir failed", metadata: ["path": "\(directory)", "error": "\(error)"])
-        }
-    }
-
-    /// At startup: removes every scratch dir and scratch compose project a killed run left behind.
-    public func sweep() async -> [String] {
-        var removed: [String] = []
-        let projects = await docker(["ps", "--all", "--format", "{{.Label \"com.docker.compose.project\"}}"]).output
-        for project in Set(projects.split(separator: "\n").map(String.init)) where project.hasPrefix(projectPrefix) {
-            await removeScratch(project: project, directory: "/nonexistent")
-            removed.append(project)
-        }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: scratchRoot)) ?? [] {
-            let path = "\(scratchRoot)/\(name)"
-            OrphanedProcesses.kill(argumentsContaining: path)
-            try? FileManager.default.removeItem(atPath: path)
-            removed.append(path)
-        }
-        for path in removed { logger.info("restore test leftover removed", metadata: ["what": "\(path)"]) }
-        return removed
-    }
-
-    private func docker(_ arguments: [String]) async -> (ok: Bool, output: String) {
-        do {
-            let result = try await Subprocess.run(
-                .name("docker"), arguments: Arguments(arguments), output: .string(limit: 4 << 20), error: .string(limit: 1 << 20))
-            let output = result.standardOutput + result.standardError
-            if case .exited(0) = result.terminationStatus { return (true, output) }
-            return (false, output)
-        } catch {
-            return (false, "\(error)")
-        }
+        return entry
     }
 }

@@ -7,7 +7,7 @@ import Synchronization
 /// Starts rollbacks and runs them, one task each, journaled like backups.
 public final class RollbackCoordinator: Service, Sendable {
     let store: AgentStore
-    let backend: DirectoryBackend
+    let backend: any BackupBackend
     let logger: Logger
     let now: @Sendable () -> Date
     private let jobs: AsyncStream<Job>
@@ -24,7 +24,6 @@ public final class RollbackCoordinator: Service, Sendable {
         var opID: String
         var guest: GuestRecord
         var backupID: String
-        var manifest: BackupManifest
     }
 
     /// Why `start` refused; nothing was touched.
@@ -34,7 +33,7 @@ public final class RollbackCoordinator: Service, Sendable {
         case preflight(String)
     }
 
-    public init(store: AgentStore, backend: DirectoryBackend, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+    public init(store: AgentStore, backend: any BackupBackend, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         self.store = store
         self.backend = backend
         self.logger = logger
@@ -43,8 +42,8 @@ public final class RollbackCoordinator: Service, Sendable {
     }
 
     /// Whether a rollback of `guest` to `backupID` would start now: the backup is the guest's,
-    /// finished and not pruned, its manifest reads, and there is room to stage it. Touches nothing.
-    public func preflight(guest: GuestRecord, backupID: String) throws -> BackupManifest {
+    /// finished and not pruned, and the backend's own pre-flight passes. Touches nothing.
+    public func preflight(guest: GuestRecord, backupID: String) throws -> RollbackPreflight {
         guard let entry = try store.backup(backupID, guest: guest.name), entry.op.state == .succeeded, entry.backup.prunedAt == nil else {
             throw Refusal.notFound("no finished backup \(backupID) for guest \(guest.name)")
         }
@@ -53,7 +52,7 @@ public final class RollbackCoordinator: Service, Sendable {
             throw Refusal.conflict("op \(running.id) of guest \(guest.name) is still in flight; wait for it to finish")
         }
         do {
-            return try rollback.preflight(guest: guest.name, backupID: backupID, dataDirectory: guest.dataDirectory)
+            return try backend.rollbackPreflight(guest: guest, backupID: backupID)
         } catch {
             throw Refusal.preflight("\(error)")
         }
@@ -67,7 +66,7 @@ public final class RollbackCoordinator: Service, Sendable {
         if let idempotencyKey, let existing = try store.rollbackOp(forKey: idempotencyKey, guest: guest.name) {
             return (existing.id, false)
         }
-        let manifest = try preflight(guest: guest, backupID: backupID)
+        _ = try preflight(guest: guest, backupID: backupID)
         let opID = OpID.make(prefix: "r", at: now())
         switch try store.beginRollback(guest: guest.name, backupID: backupID, opID: opID, idempotencyKey: idempotencyKey, now: now()) {
         case .existing(let existing):
@@ -76,12 +75,10 @@ public final class RollbackCoordinator: Service, Sendable {
             throw Refusal.conflict("op \(inFlight) of guest \(guest.name) is still in flight; wait for it to finish")
         case .created:
             logger.info("rollback started", metadata: ["guest": "\(guest.name)", "op_id": "\(opID)", "backup_id": "\(backupID)"])
-            queue.yield(Job(opID: opID, guest: guest, backupID: backupID, manifest: manifest))
+            queue.yield(Job(opID: opID, guest: guest, backupID: backupID))
             return (opID, true)
         }
     }
-
-    var rollback: DirectoryRollback { DirectoryRollback(backend: backend, logger: logger) }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -154,10 +151,7 @@ public final class RollbackCoordinator: Service, Sendable {
     }
 
     private func runSteps(_ job: Job, metadata: Logger.Metadata) async throws {
-            try await rollback.run(
-                opID: job.opID, guest: job.guest.name, backupID: job.backupID, dataDirectory: job.guest.dataDirectory,
-                manifest: job.manifest
-            ) {
+            try await backend.rollback(opID: job.opID, guest: job.guest, backupID: job.backupID) {
                 let startedAt = now()
                 let escapeID = OpID.make(prefix: "b", at: startedAt)
                 let artifact = try await backend.createBackup(

@@ -28,18 +28,20 @@ public struct StartupRecovery: Sendable {
         /// `guest/backup_id` of files no journal row names that could not be adopted; left in place.
         public var unknownBackups: [String] = []
         public var rollbacks: [String: String] = [:]
+        /// Scratch copies and probe projects of restore tests a crash interrupted.
+        public var removedRestoreTestLeftovers: [String] = []
     }
 
     /// An interrupted directory backup cannot be resumed: its archive is partial.
     /// It becomes `failed`, and all of its files go.
-    public func run() throws -> Report {
+    public func run() async throws -> Report {
         var report = Report()
         // Rollback journals first: they decide which tree each data dir keeps.
-        var swept: [String: RollbackRecovery.Outcome] = [:]
+        var swept: [String: RecoveredRollback.Outcome] = [:]
         for guest in try store.guests() {
-            if let (opID, outcome) = try RollbackRecovery(logger: logger).sweep(dataDirectory: guest.dataDirectory) {
-                swept[opID] = outcome
-                report.rollbacks[opID] = outcome.rawValue
+            if let recovered = try backend.recoverRollback(guest: guest) {
+                swept[recovered.opID] = recovered.outcome
+                report.rollbacks[recovered.opID] = recovered.outcome.rawValue
             }
         }
         for op in try store.inFlightOps() {
@@ -68,7 +70,7 @@ public struct StartupRecovery: Sendable {
         }
         // Every op is final now, so no capture is in use: a copy a dead process was writing is never trusted.
         let guests = try store.guests()
-        let sweep = backend.sweepCaptures(
+        let sweep = await backend.sweepCaptures(
             guests: Dictionary(guests.map { ($0.name, $0.dataDirectory) }, uniquingKeysWith: { first, _ in first }), keeping: [])
         report.removedCaptures = sweep.removed
         for path in sweep.removed {
@@ -77,6 +79,10 @@ public struct StartupRecovery: Sendable {
         // A capture that will not go must not keep the agent from serving every guest.
         for failure in sweep.failures {
             logger.error("a leftover capture could not be removed", metadata: ["error": "\(failure)"])
+        }
+        report.removedRestoreTestLeftovers = await backend.sweepRestoreTests()
+        for what in report.removedRestoreTestLeftovers {
+            logger.info("restore test leftover removed", metadata: ["what": "\(what)"])
         }
         report.removedFiles = try backend.removeLeftovers()
         for path in report.removedFiles {

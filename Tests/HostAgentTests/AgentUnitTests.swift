@@ -51,19 +51,19 @@ struct AgentUnitTests {
     }
 
     @Test("startup recovery fails interrupted backups and removes their files")
-    func recovery() throws {
+    func recovery() async throws {
         let directory = try TemporaryDirectory("recovery")
         let store = try AgentStore(path: directory.path + "/agent.sqlite")
         try store.addGuest(GuestRecord(name: "g", dataDirectory: "/d", intervalSeconds: 60, tokenSHA256: "t", backupRequestedAt: nil, createdAt: Date()))
         _ = try store.beginBackup(guest: "g", idempotencyKey: "k", request: .init(quiesced: true, stacks: []), backupID: "b-1", now: Date())
         try store.markRunning("b-1", now: Date())
-        let backend = DirectoryBackend(repository: directory.path + "/repo")
+        let backend = DirectoryBackend(repository: directory.path + "/repo", stateDirectory: directory.path)
         let partial = backend.layout.partialArchive(guest: "g", backupID: "b-1")
         let stray = backend.layout.partialArchive(guest: "g", backupID: "b-0")
         try directory.write("repo/g/b-1.tar.zst.partial", [1, 2, 3])
         try directory.write("repo/g/b-0.tar.zst.partial", [4])
 
-        let report = try StartupRecovery(store: store, backend: backend, logger: .init(label: "test")).run()
+        let report = try await StartupRecovery(store: store, backend: backend, logger: .init(label: "test")).run()
         #expect(report.resolvedOps == ["b-1"])
         #expect(report.removedFiles == [stray])
         #expect(!FileManager.default.fileExists(atPath: partial))
@@ -72,11 +72,11 @@ struct AgentUnitTests {
     }
 
     @Test("startup recovery removes the files of failed and pruned backups, keeps listed ones, adopts a whole unknown one, and leaves the rest in place")
-    func unreferencedFiles() throws {
+    func unreferencedFiles() async throws {
         let directory = try TemporaryDirectory("recovery")
         let store = try AgentStore(path: directory.path + "/agent.sqlite")
         try store.addGuest(GuestRecord(name: "g", dataDirectory: "/d", intervalSeconds: 60, tokenSHA256: "t", backupRequestedAt: nil, createdAt: Date()))
-        let backend = DirectoryBackend(repository: directory.path + "/repo")
+        let backend = DirectoryBackend(repository: directory.path + "/repo", stateDirectory: directory.path)
         let now = Date()
         for (index, id) in ["b-pruned", "b-kept", "b-failed"].enumerated() {
             _ = try store.beginBackup(guest: "g", idempotencyKey: id, request: .init(quiesced: true, stacks: []), backupID: id, now: now + Double(index))
@@ -100,7 +100,7 @@ struct AgentUnitTests {
         try directory.write("repo/g/b-20261101T020000Z-00000001.tar.zst", [1, 2, 3])
         try directory.write("repo/g/b-20261101T020000Z-00000001.manifest.json", try found.encoded())
 
-        let report = try StartupRecovery(store: store, backend: backend, logger: .init(label: "test")).run()
+        let report = try await StartupRecovery(store: store, backend: backend, logger: .init(label: "test")).run()
         #expect(report.removedBackups == ["g/b-failed", "g/b-pruned"])
         #expect(report.adoptedBackups == ["g/b-20261101T020000Z-00000001"])
         #expect(report.unknownBackups == ["g/b-unknown"], "a manifest that does not decode is not adopted, and not deleted")

@@ -2,6 +2,7 @@ import AgentAPI
 import Capture
 import DurableFiles
 import Foundation
+import Logging
 
 /// Backups as `tar | zstd` archives in a repository directory, one folder per guest.
 ///
@@ -11,9 +12,20 @@ import Foundation
 public struct DirectoryBackend: BackupBackend {
     public var layout: RepositoryLayout
     var pipeline = ArchivePipeline()
+    let restoreTests: DirectoryRestoreTest
+    /// The mount table and the ZFS and LVM tools, for data dirs on a volume that snapshots.
+    let volumeHost: any VolumeHost
+    let logger: Logger
 
-    public init(repository: String) {
+    /// - Parameters:
+    ///   - repository: where the archives and manifests go.
+    ///   - stateDirectory: the agent's state dir; restore tests extract into scratch dirs below it.
+    public init(repository: String, stateDirectory: String, volumeHost: any VolumeHost = SystemVolumeHost(), logger: Logger? = nil) {
+        let logger = logger ?? .agentDefault
         self.layout = RepositoryLayout(root: repository)
+        self.restoreTests = DirectoryRestoreTest(layout: layout, stateDirectory: stateDirectory, logger: logger)
+        self.volumeHost = volumeHost
+        self.logger = logger
     }
 
     /// A capture beside the data dir: a btrfs snapshot, a reflink clone or a staging copy.
@@ -30,11 +42,26 @@ public struct DirectoryBackend: BackupBackend {
             }
         }
 
-        func discard() throws(BackupFailure) {
+        func discard() async throws(BackupFailure) {
             do {
                 try data.remove()
             } catch {
                 throw BackupFailure(.storage, "removing the capture \(data.path): \(error)")
+            }
+        }
+    }
+
+    /// A ZFS or LVM thin snapshot of the volume under the data dir, taken in the window.
+    struct VolumeCapture: PreparedCapture {
+        let snapshot: VolumeSnapshot
+        var method: BackupCaptureMethod { .snapshot }
+        var note: String? { nil }
+
+        func discard() async throws(BackupFailure) {
+            do {
+                try await snapshot.remove()
+            } catch {
+                throw BackupFailure(.storage, "removing the snapshot \(snapshot.name) of \(snapshot.volume): \(error)")
             }
         }
     }
@@ -45,11 +72,22 @@ public struct DirectoryBackend: BackupBackend {
     public func prepareCapture(_ job: BackupJob, isCancelled: @escaping @Sendable () -> Bool) async throws(BackupFailure) -> (any PreparedCapture)? {
         let root = DataCapture.defaultRoot(for: job.dataDirectory)
         let name = Self.captureName(guest: job.guest, backupID: job.backupID)
+        var volumeNote: String?
+        if job.capture == .auto || job.capture == .snapshot {
+            switch try await prepareVolumeSnapshot(job, root: root, name: name) {
+            case .snapshot(let capture): return capture
+            case .fallBack(let why): volumeNote = why
+            case .none: break
+            }
+        }
         do throws(CaptureError) {
             let made = try await BlockingWork.run { () throws(CaptureError) -> (DataCapture, DataCapture.PrepareReport)? in
                 try DataCapture.prepare(source: job.dataDirectory, root: root, name: name, setting: job.capture, isCancelled: isCancelled)
             }
-            return made.map { DirectoryCapture(data: $0.0, note: $0.1.note) }
+            return made.map { made in
+                let notes = [volumeNote, made.1.note].compactMap { $0 }
+                return DirectoryCapture(data: made.0, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
+            }
         } catch {
             if error.code == .sourceUnreadable, (try? FileState.of(job.dataDirectory)) == nil {
                 throw BackupFailure(.dataDirectoryMissing, "the guest's data_dir \(job.dataDirectory) does not exist or is not a directory")
@@ -59,13 +97,20 @@ public struct DirectoryBackend: BackupBackend {
         }
     }
 
-    public func sweepCaptures(guests: [String: String], keeping: Set<String>) -> CaptureSweep {
+    public func sweepCaptures(guests: [String: String], keeping: Set<String>) async -> CaptureSweep {
         var sweep = CaptureSweep()
         let keptNames = Set(guests.keys.flatMap { guest in keeping.map { Self.captureName(guest: guest, backupID: $0) } })
         for (guest, dataDirectory) in guests {
             let root = DataCapture.defaultRoot(for: dataDirectory)
+            // First: an LVM snapshot is mounted in the capture folder, whose directory sweep must find it gone.
+            if case .volume(let volume) = await VolumeSnapshot.detect(dataDirectory: dataDirectory, host: volumeHost) {
+                let swept = await VolumeSnapshot.sweep(volume, guest: guest, keeping: keptNames, captureRoot: root, host: volumeHost)
+                sweep.removed += swept.removed
+                sweep.failures += swept.failures
+            }
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: root) else { continue }
-            for name in names where name.hasSuffix(".\(guest)") && !keptNames.contains(name) {
+            // `felhom-…` names are mounted volume snapshots, the volume sweep's above.
+            for name in names where name.hasSuffix(".\(guest)") && !name.hasPrefix(VolumeSnapshot.prefix) && !keptNames.contains(name) {
                 do {
                     try DataCapture.sweep(root: root, only: name)
                     sweep.removed.append(root + "/" + name)
@@ -87,17 +132,27 @@ public struct DirectoryBackend: BackupBackend {
     ) async throws(BackupFailure) -> BackupArtifact {
         var source = job.dataDirectory
         if let capture = capture as? DirectoryCapture {
-            let started = ContinuousClock.now
-            await Failpoint.reach("backup.window", logger: .agentDefault)
-            do throws(CaptureError) {
-                _ = try await BlockingWork.run { () throws(CaptureError) -> DataCapture.WindowReport in try capture.data.window() }
-            } catch {
-                throw BackupFailure(error.isDiskFull ? .diskFull : .captureFailed, "completing the capture while the apps were stopped: \(error)")
+            try await completeWindow(events: events) { () throws(BackupFailure) in
+                do throws(CaptureError) {
+                    _ = try await BlockingWork.run { () throws(CaptureError) -> DataCapture.WindowReport in try capture.data.window() }
+                } catch {
+                    throw BackupFailure(error.isDiskFull ? .diskFull : .captureFailed, "completing the capture while the apps were stopped: \(error)")
+                }
             }
-            let elapsed = started.duration(to: .now)
-            events(.snapshotted(windowMs: Int64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
-            await Failpoint.reach("backup.snapshotted", logger: .agentDefault)
             source = capture.data.path
+        } else if let capture = capture as? VolumeCapture {
+            try await completeWindow(events: events) { () throws(BackupFailure) in
+                do {
+                    try await capture.snapshot.take()
+                } catch {
+                    throw BackupFailure(.captureFailed, "snapshotting \(capture.snapshot.volume) while the apps were stopped: \(error)")
+                }
+            }
+            do {
+                source = try await capture.snapshot.readablePath()
+            } catch {
+                throw BackupFailure(.captureFailed, "reading the snapshot \(capture.snapshot.name) of \(capture.snapshot.volume): \(error)")
+            }
         }
         let progress: @Sendable (BackupProgress) -> Void = { events(.progress($0)) }
         let dataBytes = try Self.measure(source)
@@ -157,6 +212,18 @@ public struct DirectoryBackend: BackupBackend {
             }
             throw error
         }
+    }
+
+    /// Runs the window's step, then reports `snapshotted` with how long the step took.
+    private func completeWindow(
+        events: @Sendable (BackupEvent) -> Void, _ step: () async throws(BackupFailure) -> Void
+    ) async throws(BackupFailure) {
+        let started = ContinuousClock.now
+        await Failpoint.reach("backup.window", logger: .agentDefault)
+        try await step()
+        let elapsed = started.duration(to: .now)
+        events(.snapshotted(windowMs: Int64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
+        await Failpoint.reach("backup.snapshotted", logger: .agentDefault)
     }
 
     public func discardBackup(guest: String, backupID: String) throws(BackupFailure) {

@@ -13,7 +13,7 @@ import SystemPackage
 /// pre-flight (touches nothing), extract to a sibling staging dir and verify,
 /// a `pre-rollback` backup of the current data, the journal, two renames, cleanup.
 struct DirectoryRollback: Sendable {
-    let backend: DirectoryBackend
+    let layout: RepositoryLayout
     let logger: Logger
     /// Free space kept beyond the staged copy, so a rollback never fills the disk.
     var headroomBytes: Int64 = 64 << 20
@@ -27,7 +27,7 @@ struct DirectoryRollback: Sendable {
     func preflight(guest: String, backupID: String, dataDirectory: String) throws -> BackupManifest {
         let manifest: BackupManifest
         do {
-            manifest = try ArchiveRestorer(layout: backend.layout).manifest(guest: guest, backupID: backupID)
+            manifest = try ArchiveRestorer(layout: layout).manifest(guest: guest, backupID: backupID)
         } catch {
             throw Failure(description: "backup \(backupID) cannot be restored: \(error)")
         }
@@ -44,17 +44,18 @@ struct DirectoryRollback: Sendable {
         return manifest
     }
 
-    /// Runs every step after pre-flight. `preRollbackBackup` takes and records the escape-hatch backup.
+    /// Runs pre-flight again, then every step after it. `preRollbackBackup` takes and records the escape-hatch backup.
     func run(
-        opID: String, guest: String, backupID: String, dataDirectory: String, manifest: BackupManifest,
+        opID: String, guest: String, backupID: String, dataDirectory: String,
         preRollbackBackup: () async throws -> Void
     ) async throws {
+        let manifest = try preflight(guest: guest, backupID: backupID, dataDirectory: dataDirectory)
         var journal = RollbackJournal(opID: opID, dataDirectory: dataDirectory)
         let manager = FileManager.default
         try? manager.removeItem(atPath: journal.staging)
         do {
             try manager.createDirectory(atPath: journal.staging, withIntermediateDirectories: false)
-            try await extract(archive: backend.layout.archive(guest: guest, backupID: backupID), into: journal.staging)
+            try await extract(archive: layout.archive(guest: guest, backupID: backupID), into: journal.staging)
             let problems = try DataTree.read(journal.staging).differences(from: DataTree(manifest: manifest))
             guard problems.isEmpty else {
                 throw Failure(description: "the extracted backup does not match its manifest: \(problems.prefix(5).joined(separator: "; "))")

@@ -9,23 +9,16 @@ import Logging
 struct RollbackRecovery: Sendable {
     let logger: Logger
 
-    enum Outcome: String, Sendable {
-        /// Both renames had happened: the restored data stays.
-        case completed
-        /// The live tree had been moved aside but not replaced: the original is back.
-        case reverted
-        /// No rename had happened: the original never moved.
-        case untouched
-    }
-
-    /// Resolves the journal of one data dir, if there is one. Returns what it did and for which op.
-    func sweep(dataDirectory: String) throws -> (opID: String, outcome: Outcome)? {
+    /// Resolves the journal of one data dir, if there is one. Returns what it did and for which op:
+    /// `completed` when both renames had happened, `reverted` when the live tree had been moved
+    /// aside but not replaced, `untouched` when no rename had happened.
+    func sweep(dataDirectory: String) throws -> RecoveredRollback? {
         let manager = FileManager.default
-        var result: (String, Outcome)?
+        var result: RecoveredRollback?
         if let journal = try RollbackJournal.read(dataDirectory: dataDirectory) {
             let liveExists = manager.fileExists(atPath: dataDirectory)
             let oldExists = manager.fileExists(atPath: journal.old)
-            let outcome: Outcome
+            let outcome: RecoveredRollback.Outcome
             switch (liveExists, oldExists) {
             case (true, true):
                 outcome = .completed
@@ -41,7 +34,7 @@ struct RollbackRecovery: Sendable {
                 outcome = .untouched
             }
             try journal.remove()
-            result = (journal.opID, outcome)
+            result = RecoveredRollback(opID: journal.opID, outcome: outcome)
             logger.notice("interrupted rollback resolved", metadata: ["op_id": "\(journal.opID)", "outcome": "\(outcome.rawValue)", "data_dir": "\(dataDirectory)"])
         }
         try removeStagingLeftovers(dataDirectory: dataDirectory)

@@ -143,8 +143,7 @@ extension AgentRoutes {
         }
         let backupID = try Self.require(raw, .backup, field: "backup_id")
         do {
-            let manifest = try rollbacks.preflight(guest: guest, backupID: backupID)
-            return JSONResponse.make(RollbackPreflight(backupID: backupID, dataBytes: manifest.totalBytes))
+            return JSONResponse.make(try rollbacks.preflight(guest: guest, backupID: backupID))
         } catch let refusal as RollbackCoordinator.Refusal {
             throw AgentHTTPError(refusal)
         }

@@ -140,6 +140,12 @@ let package = Package(
         // The agent's wire contract and the controller's pinned client, compiled by both sides.
         .target(
             name: "AgentAPI",
+            dependencies: ["CurlHTTP"],
+            swiftSettings: strictSettings
+        ),
+        // One HTTPS request through libcurl, trusting a pinned key or a CA file: for the agent client and the Proxmox API.
+        .target(
+            name: "CurlHTTP",
             dependencies: ["CCurl"],
             swiftSettings: strictSettings
         ),
@@ -172,6 +178,8 @@ let package = Package(
                 "Capture",
                 // The process runner with a timeout and a group kill, for the volume managers' commands.
                 "Stacks",
+                // The Proxmox API over HTTPS, trusting a pinned key or the cluster's CA.
+                "CurlHTTP",
                 "ConfigFile",
                 "DurableFiles",
                 "HTTPServing",

@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 
 /// The controller's HTTPS client for the host agent, over libcurl with the agent's leaf pinned.
@@ -99,7 +100,12 @@ public struct AgentClient: BackupAgent {
     }
 
     private func send(_ method: String, _ path: String, body: [UInt8]?, headers: [String]) async throws(AgentClientError) -> CurlReply {
-        let reply = try await CurlTransfer.perform(request(method, path, body: body, headers: headers))
+        let reply: CurlReply
+        do {
+            reply = try await CurlTransfer.perform(request(method, path, body: body, headers: headers))
+        } catch {
+            throw AgentClientError(error, url: configuration.baseURL + path)
+        }
         guard (200..<300).contains(reply.status) else {
             throw Self.httpError(reply)
         }
@@ -112,7 +118,7 @@ public struct AgentClient: BackupAgent {
         allHeaders += headers
         return CurlRequest(
             method: method, url: configuration.baseURL + path, headers: allHeaders, body: body,
-            pin: configuration.pin, connectTimeout: configuration.connectTimeout,
+            trust: .pinnedKey(configuration.pin), connectTimeout: configuration.connectTimeout,
             totalTimeout: configuration.totalTimeout, responseLimit: configuration.responseLimit)
     }
 

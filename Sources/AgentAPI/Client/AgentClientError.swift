@@ -1,3 +1,5 @@
+import CurlHTTP
+
 /// Why a call to the host agent failed.
 ///
 /// Each case says what went wrong in terms an operator can act on; the quiesce
@@ -48,5 +50,20 @@ public enum AgentClientError: Error, Sendable, Equatable, CustomStringConvertibl
     /// The HTTP status, when the agent answered with an error.
     public var httpStatus: Int? {
         if case .http(let status, _, _) = self { status } else { nil }
+    }
+}
+
+extension AgentClientError {
+    /// A transfer that got no answer, said of the agent at `url`.
+    init(_ failure: CurlFailure, url: String) {
+        self = switch failure {
+        case .pinMismatch: .pinMismatch(url: url)
+        case .connectionRefused: .connectionRefused(url: url)
+        case .timedOut(let detail): .timedOut(url: url, detail: detail)
+        case .responseTooLarge(let limit): .responseTooLarge(limit: limit)
+        case .cancelled: .cancelled
+        case .untrustedCertificate(let message): .transport(url: url, curlCode: 60, message: message)
+        case .transport(let code, let message): .transport(url: url, curlCode: code, message: message)
+        }
     }
 }

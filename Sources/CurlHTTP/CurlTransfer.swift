@@ -2,22 +2,63 @@ import CCurl
 import Foundation
 import Synchronization
 
-/// One HTTP request as libcurl performs it.
-struct CurlRequest: Sendable {
-    var method: String
-    var url: String
-    var headers: [String]
-    var body: [UInt8]?
-    var pin: String
-    var connectTimeout: Duration
-    var totalTimeout: Duration
-    var responseLimit: Int
+/// How the server's certificate is trusted.
+public enum CurlTrust: Sendable, Equatable {
+    /// Only a leaf whose public key has this `sha256//BASE64` digest; CA checks are off, since
+    /// the leaf may be self-signed. libcurl checks it in the handshake, before any request byte.
+    case pinnedKey(String)
+    /// A chain to a CA in this PEM file, with the host name checked.
+    case caFile(String)
+}
+
+/// One HTTPS request as libcurl performs it.
+public struct CurlRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [String]
+    public var body: [UInt8]?
+    public var trust: CurlTrust
+    public var connectTimeout: Duration
+    public var totalTimeout: Duration
+    public var responseLimit: Int
+
+    public init(
+        method: String, url: String, headers: [String], body: [UInt8]?, trust: CurlTrust,
+        connectTimeout: Duration, totalTimeout: Duration, responseLimit: Int
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.trust = trust
+        self.connectTimeout = connectTimeout
+        self.totalTimeout = totalTimeout
+        self.responseLimit = responseLimit
+    }
 }
 
 /// What came back: the status and the body, within the limit.
-struct CurlReply: Sendable {
-    var status: Int
-    var body: [UInt8]
+public struct CurlReply: Sendable {
+    public var status: Int
+    public var body: [UInt8]
+}
+
+/// Why a transfer got no answer.
+public enum CurlFailure: Error, Sendable, Equatable {
+    /// The certificate's public key does not match the pin; nothing was sent.
+    case pinMismatch
+    /// The certificate does not chain to the CA file, or names another host; nothing was sent.
+    case untrustedCertificate(String)
+    /// No TCP connection.
+    case connectionRefused
+    /// The transfer ran past its connect or total timeout.
+    case timedOut(String)
+    /// The answer was over the size limit and was not read.
+    case responseTooLarge(limit: Int)
+    /// The calling task was cancelled and the transfer aborted.
+    case cancelled
+    /// Any other failure, with libcurl's code and message.
+    case transport(curlCode: Int, message: String)
 }
 
 /// Runs one libcurl easy transfer on a thread of its own.
@@ -25,21 +66,22 @@ struct CurlReply: Sendable {
 /// `curl_easy_perform` blocks for up to the total timeout, and the machine has
 /// two cores; blocking a cooperative-pool thread that long would stall every
 /// other task, so each transfer gets a dedicated thread.
-enum CurlTransfer {
+public enum CurlTransfer {
     /// libcurl's global state must be set up once, before any thread uses it.
     private static let globalInit: Void = {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
     }()
 
-    static func perform(_ request: CurlRequest) async throws(AgentClientError) -> CurlReply {
+    /// Performs `request` on a thread of its own; task cancellation aborts it.
+    public static func perform(_ request: CurlRequest) async throws(CurlFailure) -> CurlReply {
         _ = globalInit
         let state = TransferState(limit: request.responseLimit)
-        let result: Result<CurlReply, AgentClientError> = await withTaskCancellationHandler {
+        let result: Result<CurlReply, CurlFailure> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let thread = Thread {
                     continuation.resume(returning: Self.performBlocking(request, state: state))
                 }
-                thread.name = "felhom-agent-client"
+                thread.name = "felhom-curl"
                 thread.start()
             }
         } onCancel: {
@@ -48,9 +90,9 @@ enum CurlTransfer {
         return try result.get()
     }
 
-    private static func performBlocking(_ request: CurlRequest, state: TransferState) -> Result<CurlReply, AgentClientError> {
+    private static func performBlocking(_ request: CurlRequest, state: TransferState) -> Result<CurlReply, CurlFailure> {
         guard let handle = curl_easy_init() else {
-            return .failure(.transport(url: request.url, curlCode: -1, message: "curl_easy_init failed"))
+            return .failure(.transport(curlCode: -1, message: "curl_easy_init failed"))
         }
         defer { curl_easy_cleanup(handle) }
 
@@ -70,11 +112,18 @@ enum CurlTransfer {
         var code = CURLE_OK
         func set(_ result: CURLcode) { if code == CURLE_OK { code = result } }
         set(felhom_curl_set_string(handle, CURLOPT_URL, request.url))
-        // The pin replaces CA trust: the leaf is self-signed, and libcurl checks the
-        // pinned key during the handshake, before any request byte (and so the token) is sent.
-        set(felhom_curl_set_string(handle, CURLOPT_PINNEDPUBLICKEY, request.pin))
-        set(felhom_curl_set_long(handle, CURLOPT_SSL_VERIFYPEER, 0))
-        set(felhom_curl_set_long(handle, CURLOPT_SSL_VERIFYHOST, 0))
+        switch request.trust {
+        case .pinnedKey(let pin):
+            // The pin replaces CA trust: the leaf is self-signed, and libcurl checks the
+            // pinned key during the handshake, before any request byte (and so the token) is sent.
+            set(felhom_curl_set_string(handle, CURLOPT_PINNEDPUBLICKEY, pin))
+            set(felhom_curl_set_long(handle, CURLOPT_SSL_VERIFYPEER, 0))
+            set(felhom_curl_set_long(handle, CURLOPT_SSL_VERIFYHOST, 0))
+        case .caFile(let path):
+            set(felhom_curl_set_string(handle, CURLOPT_CAINFO, path))
+            set(felhom_curl_set_long(handle, CURLOPT_SSL_VERIFYPEER, 1))
+            set(felhom_curl_set_long(handle, CURLOPT_SSL_VERIFYHOST, 2))
+        }
         set(felhom_curl_set_string(handle, CURLOPT_PROTOCOLS_STR, "https"))
         set(felhom_curl_set_long(handle, CURLOPT_FOLLOWLOCATION, 0))
         set(felhom_curl_set_long(handle, CURLOPT_NOSIGNAL, 1))
@@ -95,7 +144,7 @@ enum CurlTransfer {
             }
         }
         if code != CURLE_OK {
-            return .failure(.transport(url: request.url, curlCode: Int(code.rawValue), message: "setting up the transfer: \(String(cString: curl_easy_strerror(code)))"))
+            return .failure(.transport(curlCode: Int(code.rawValue), message: "setting up the transfer: \(String(cString: curl_easy_strerror(code)))"))
         }
 
         let performed = curl_easy_perform(handle)
@@ -106,17 +155,19 @@ enum CurlTransfer {
             _ = felhom_curl_get_response_code(handle, &status)
             return .success(CurlReply(status: status, body: state.body))
         case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-            return .failure(.pinMismatch(url: request.url))
+            return .failure(.pinMismatch)
+        case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE:
+            return .failure(.untrustedCertificate(message))
         case CURLE_COULDNT_CONNECT:
-            return .failure(.connectionRefused(url: request.url))
+            return .failure(.connectionRefused)
         case CURLE_OPERATION_TIMEDOUT:
-            return .failure(.timedOut(url: request.url, detail: message))
+            return .failure(.timedOut(message))
         case CURLE_WRITE_ERROR where state.overflowed:
             return .failure(.responseTooLarge(limit: request.responseLimit))
         case CURLE_ABORTED_BY_CALLBACK:
             return .failure(.cancelled)
         default:
-            return .failure(.transport(url: request.url, curlCode: Int(performed.rawValue), message: message))
+            return .failure(.transport(curlCode: Int(performed.rawValue), message: message))
         }
     }
 

@@ -13,7 +13,7 @@ struct GuestCommand: AsyncParsableCommand {
     )
 }
 
-/// `felhom-agent guest add NAME --data-dir DIR`.
+/// `felhom-agent guest add NAME --data-dir DIR`, or `--vmid ID` with the Proxmox backend.
 struct GuestAddCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",
@@ -24,8 +24,10 @@ struct GuestAddCommand: AsyncParsableCommand {
     @OptionGroup var options: AgentOptions
     @Argument(help: "The guest's name: lowercase letters, digits, - and _.")
     var name: String
-    @Option(name: .customLong("data-dir"), help: "The absolute path of the directory its backups capture.")
-    var dataDirectory: String
+    @Option(name: .customLong("data-dir"), help: "The absolute path of the directory its backups capture (directory backend).")
+    var dataDirectory: String?
+    @Option(help: "The guest's Proxmox container id (proxmox backend).")
+    var vmid: Int?
     @Option(name: .customLong("interval-seconds"), help: "How often a backup is due.")
     var intervalSeconds = 86400
     @Option(help: "How a backup captures the data dir while the apps are stopped: auto, snapshot, reflink, copy or off.")
@@ -46,20 +48,33 @@ struct GuestAddCommand: AsyncParsableCommand {
             guard Self.isValidName(name) else {
                 throw CommandFailure(message: "guest name \"\(name)\" is invalid; use ^[a-z0-9][a-z0-9_-]{0,62}$", exitCode: 64)
             }
-            guard dataDirectory.hasPrefix("/") else {
-                throw CommandFailure(message: "--data-dir must be an absolute path, got \"\(dataDirectory)\"", exitCode: 64)
-            }
             guard intervalSeconds >= 60 else {
                 throw CommandFailure(message: "--interval-seconds must be at least 60", exitCode: 64)
             }
             let setting = try GuestCaptureCommand.parse(capture)
-            let (_, store) = try options.openStore()
+            let (configuration, store) = try options.openStore()
+            if configuration.proxmox != nil {
+                guard let vmid, vmid >= 100 else {
+                    throw CommandFailure(message: "the proxmox backend backs up containers: give --vmid ID (100 or more), the guest's container id", exitCode: 64)
+                }
+                guard dataDirectory == nil else {
+                    throw CommandFailure(message: "--data-dir is for the directory backend; the proxmox backend backs up the whole container --vmid names", exitCode: 64)
+                }
+            } else {
+                guard vmid == nil else {
+                    throw CommandFailure(message: "--vmid is for the proxmox backend; this config's backend is directory, so give --data-dir", exitCode: 64)
+                }
+                guard let dataDirectory, dataDirectory.hasPrefix("/") else {
+                    throw CommandFailure(message: "--data-dir must be an absolute path, got \"\(dataDirectory ?? "nothing")\"", exitCode: 64)
+                }
+            }
             let token = GuestToken.generate()
             do {
                 var record = GuestRecord(
-                    name: name, dataDirectory: dataDirectory, intervalSeconds: intervalSeconds,
+                    name: name, dataDirectory: dataDirectory ?? "", intervalSeconds: intervalSeconds,
                     tokenSHA256: GuestToken.digest(token), backupRequestedAt: nil, createdAt: Date())
                 record.capture = setting
+                record.vmid = vmid
                 try store.addGuest(record)
             } catch {
                 throw CommandFailure(message: "\(error)")

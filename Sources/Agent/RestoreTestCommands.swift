@@ -33,7 +33,7 @@ struct RestoreTestRunCommand: AsyncParsableCommand {
                 throw CommandFailure(message: "no guest named \(guest)")
             }
             let logger = Logger(label: "felhom-agent")
-            let runner = RestoreTestRunner(store: store, backend: configuration.makeBackend(logger: logger), logger: logger)
+            let runner = RestoreTestRunner(store: store, backend: try configuration.makeBackend(logger: logger), logger: logger)
             let entry: RestoreTestEntry
             do {
                 entry = try await runner.run(guest: record)
@@ -103,6 +103,8 @@ struct GuestProbeCommand: AsyncParsableCommand {
         discussion: """
         --directory is the folder inside the data dir that holds the compose file (e.g. pgapp). The service is \
         started under a scratch project; --expect must appear in its log within --timeout-seconds, and --reject must not.
+        For a Proxmox guest, give the command after --: it runs with `pct exec` in the restored scratch container, \
+        must exit 0 within --timeout-seconds, and print --expect; e.g. -- sh -c 'pg_isready'.
         """
     )
 
@@ -110,25 +112,38 @@ struct GuestProbeCommand: AsyncParsableCommand {
     @Argument(help: "The guest.")
     var guest: String
     @Option(name: .long, help: "The folder inside the data dir with the compose file.")
-    var directory: String
+    var directory: String?
     @Option(name: .long, help: "The compose service to start.")
-    var service: String
+    var service: String?
     @Option(name: .long, help: "A log pattern that must appear.")
     var expect: String
     @Option(name: .long, help: "A log pattern that must not appear.")
     var reject: String?
     @Option(name: .customLong("timeout-seconds"), help: "How long to wait for --expect.")
     var timeoutSeconds = 120
+    @Argument(parsing: .postTerminator, help: "For a Proxmox guest: the command to run in the restored container.")
+    var command: [String] = []
 
     func run() async throws {
         try await reportingFailures {
-            guard !directory.hasPrefix("/"), !directory.split(separator: "/").contains("..") else {
-                throw CommandFailure(message: "--directory must be a relative path inside the data dir", exitCode: 64)
+            let probe: RestoreProbe
+            if command.isEmpty {
+                guard let directory, let service else {
+                    throw CommandFailure(message: "a compose probe needs --directory and --service; a Proxmox guest's probe is a command after --", exitCode: 64)
+                }
+                guard !directory.hasPrefix("/"), !directory.split(separator: "/").contains("..") else {
+                    throw CommandFailure(message: "--directory must be a relative path inside the data dir", exitCode: 64)
+                }
+                probe = RestoreProbe(directory: directory, service: service, expect: expect, reject: reject, timeoutSeconds: timeoutSeconds)
+            } else {
+                guard directory == nil, service == nil else {
+                    throw CommandFailure(message: "give either a command after -- or --directory and --service, not both", exitCode: 64)
+                }
+                probe = RestoreProbe(directory: "", service: "", expect: expect, reject: reject, timeoutSeconds: timeoutSeconds, command: command)
             }
             let (_, store) = try options.openStore()
             do {
-                try store.setProbe(guest: guest, probe: RestoreProbe(
-                    directory: directory, service: service, expect: expect, reject: reject, timeoutSeconds: timeoutSeconds))
+                try store.setProbe(guest: guest, probe: probe)
             } catch {
                 throw CommandFailure(message: "\(error)")
             }

@@ -9,7 +9,7 @@ import Logging
 /// listen: 127.0.0.1:8443
 /// state_dir: /var/lib/felhom-agent
 /// repository: /var/lib/felhom-agent/backups
-/// backend: directory
+/// backend: directory                          # or proxmox, with a proxmox: section (ProxmoxConfiguration)
 /// retention: { keep_last: 7, keep_pre_rollback: 3 }
 /// restore_test: { interval_seconds: 86400 }   # optional; 0 turns scheduled restore tests off
 /// limits: { backups_per_day: 48 }               # optional; per guest, over the last 24 hours
@@ -29,6 +29,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var restoreTestInterval: Duration? = .seconds(86400)
     /// Timeouts and caps of the HTTPS server's connections.
     public var connections = ConnectionLimits()
+    /// Where backups are taken: the `directory` backend (`nil`), or the Proxmox API.
+    public var proxmox: ProxmoxConfiguration?
 
     public var databasePath: String { "\(stateDirectory)/agent.sqlite" }
     public var identity: TLSIdentity { TLSIdentity(directory: "\(stateDirectory)/tls") }
@@ -49,7 +51,7 @@ public struct AgentConfiguration: Sendable, Equatable {
         let reader = ConfigReader(path: path)
         let top = try reader.mapping(
             ConfigFile.root(of: text, path: path), key: nil,
-            allowed: ["listen", "state_dir", "repository", "backend", "retention", "restore_test", "limits", "connections"])
+            allowed: ["listen", "state_dir", "repository", "backend", "proxmox", "retention", "restore_test", "limits", "connections"])
 
         guard let listenNode = top["listen"] else { throw reader.fail("listen", "is required, e.g. 127.0.0.1:8443") }
         let listen = try reader.string(listenNode, key: "listen")
@@ -58,14 +60,25 @@ public struct AgentConfiguration: Sendable, Equatable {
             throw reader.fail("listen", "must be HOST:PORT, e.g. 127.0.0.1:8443; got \"\(listen)\"")
         }
         let stateDirectory = try reader.absolutePath(top["state_dir"], key: "state_dir", required: true)!
-        let repository = try reader.absolutePath(top["repository"], key: "repository", required: true)!
-
+        var proxmox: ProxmoxConfiguration?
         if let backend = top["backend"] {
-            let name = try reader.string(backend, key: "backend")
-            guard name == "directory" else {
-                throw reader.fail("backend", "\"\(name)\" is not available; this agent has the `directory` backend (a Proxmox backend comes later)")
+            switch try reader.string(backend, key: "backend") {
+            case "directory":
+                guard top["proxmox"] == nil else { throw reader.fail("proxmox", "is only read with backend: proxmox") }
+            case "proxmox":
+                guard let section = top["proxmox"] else {
+                    throw reader.fail("proxmox", "is required with backend: proxmox (api_url, token_file, node, storage, and pin_sha256 or ca_file)")
+                }
+                proxmox = try ProxmoxConfiguration.parse(section, reader: reader)
+            case let name:
+                throw reader.fail("backend", "must be directory or proxmox; got \"\(name)\"")
             }
+        } else if top["proxmox"] != nil {
+            throw reader.fail("backend", "must be proxmox when a proxmox section is given")
         }
+        // The Proxmox backend keeps its archives in Proxmox storage; the repository then holds only its lock.
+        let repository = try reader.absolutePath(top["repository"], key: "repository", required: proxmox == nil) ?? stateDirectory + "/repository"
+
         var retention = Retention()
         if let node = top["retention"] {
             let section = try reader.mapping(node, key: "retention", allowed: ["keep_last", "keep_pre_rollback"])
@@ -79,6 +92,7 @@ public struct AgentConfiguration: Sendable, Equatable {
         var configuration = AgentConfiguration(
             listenHost: String(listen[..<colon]), listenPort: port, stateDirectory: stateDirectory,
             repository: repository, retention: retention)
+        configuration.proxmox = proxmox
         if let restoreTest = top["restore_test"] {
             let section = try reader.mapping(restoreTest, key: "restore_test", allowed: ["interval_seconds"])
             if let node = section["interval_seconds"] {
@@ -101,7 +115,10 @@ public struct AgentConfiguration: Sendable, Equatable {
 
 extension AgentConfiguration {
     /// The backend this config names, for the server and the CLI alike.
-    public func makeBackend(logger: Logger) -> any BackupBackend {
-        DirectoryBackend(repository: repository, stateDirectory: stateDirectory, logger: logger)
+    public func makeBackend(logger: Logger) throws -> any BackupBackend {
+        if let proxmox {
+            return try ProxmoxBackend(configuration: proxmox, stateDirectory: stateDirectory, logger: logger)
+        }
+        return DirectoryBackend(repository: repository, stateDirectory: stateDirectory, logger: logger)
     }
 }

@@ -38,7 +38,7 @@ public struct AgentServer: Sendable {
         for change in tightened + store.tightenedModes {
             logger.notice("tightened the mode of private state", metadata: ["change": "\(change)"])
         }
-        let backend = configuration.makeBackend(logger: logger)
+        let backend = try configuration.makeBackend(logger: logger)
         let report = try await StartupRecovery(store: store, backend: backend, logger: logger).run()
         logger.info("startup recovery done", metadata: [
             "resolved_ops": "\(report.resolvedOps.count)", "removed_files": "\(report.removedFiles.count)",
@@ -52,6 +52,7 @@ public struct AgentServer: Sendable {
         let coordinator = BackupCoordinator(
             store: store, backend: backend, retention: configuration.retention,
             dailyLimit: configuration.backupsPerDay, logger: logger)
+        coordinator.resume(report.resumableBackups)
         let rollbacks = RollbackCoordinator(store: store, backend: backend, logger: logger)
         let router = Router(context: AgentRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: ErrorBodyMiddleware())

@@ -7,6 +7,8 @@ public struct AgentStartupError: Error, Sendable, Equatable, CustomStringConvert
         case repository
         /// There is no TLS identity yet.
         case identity
+        /// `proxmox.token_file` is missing, exposed or holds no token.
+        case proxmoxToken
     }
 
     public var code: Code
@@ -24,6 +26,7 @@ public struct AgentStartupError: Error, Sendable, Equatable, CustomStringConvert
         case .stateDirectory: "state_dir \(path) \(reason); point state_dir at a directory the agent can write (`felhom-agent init` creates it)"
         case .repository: "repository \(path) \(reason); point repository at a directory the agent can write"
         case .identity: "no TLS key at \(path); run `felhom-agent init --config FILE` first"
+        case .proxmoxToken: "proxmox.token_file \(path) \(reason)"
         }
     }
 }

@@ -10,13 +10,23 @@ public struct BackupJob: Sendable {
     public var startedAt: Date
     /// The guest's `capture` setting, for ``BackupBackend/prepareCapture(_:isCancelled:)``.
     public var capture: CaptureSetting
+    /// The guest's Proxmox container id, for the Proxmox backend.
+    public var vmid: Int?
 
-    public init(backupID: String, guest: String, dataDirectory: String, startedAt: Date, capture: CaptureSetting = .auto) {
+    public init(backupID: String, guest: String, dataDirectory: String, startedAt: Date, capture: CaptureSetting = .auto, vmid: Int? = nil) {
         self.backupID = backupID
         self.guest = guest
         self.dataDirectory = dataDirectory
         self.startedAt = startedAt
         self.capture = capture
+        self.vmid = vmid
+    }
+
+    /// A job for `guest`'s backup `backupID`.
+    public init(backupID: String, guest: GuestRecord, startedAt: Date) {
+        self.init(
+            backupID: backupID, guest: guest.name, dataDirectory: guest.dataDirectory, startedAt: startedAt,
+            capture: guest.capture, vmid: guest.vmid)
     }
 }
 
@@ -49,6 +59,10 @@ public struct CaptureSweep: Sendable, Equatable {
 public enum InterruptedBackupDecision: Sendable, Equatable {
     /// The op fails with this reason, and every file of it goes.
     case fail(String)
+    /// The backup finished while the agent was down: it is recorded done.
+    case finished(BackupArtifact)
+    /// The backup still runs outside the agent (a Proxmox task): ``BackupBackend/resumeBackup(_:events:)`` follows it.
+    case stillRunning
 }
 
 /// How far a running backup has got.
@@ -80,6 +94,8 @@ public struct BackupFailure: Error, Sendable, CustomStringConvertible {
         case noSpaceForCapture = "no_space_for_capture"
         /// Prepare could not make the capture for another reason.
         case captureFailed = "capture_failed"
+        /// Another operation holds the guest (a Proxmox lock); nothing was started.
+        case guestLocked = "guest_locked"
     }
 
     public var code: Code
@@ -116,24 +132,27 @@ public protocol BackupBackend: Sendable {
     func sweepCaptures(guests: [String: String], keeping: Set<String>) async -> CaptureSweep
 
     /// What becomes of a backup op a crash left in flight.
-    func interruptedBackup(_ op: OpRecord) -> InterruptedBackupDecision
+    func interruptedBackup(_ op: OpRecord) async -> InterruptedBackupDecision
+
+    /// Follows a backup that ``interruptedBackup(_:)`` found still running, to its end.
+    func resumeBackup(_ op: OpRecord, events: @escaping @Sendable (BackupEvent) -> Void) async throws(BackupFailure) -> BackupArtifact
 
     /// Deletes every file of one backup, finished or partial.
-    func discardBackup(guest: String, backupID: String) throws(BackupFailure)
+    func discardBackup(guest: String, backupID: String) async throws(BackupFailure)
 
     /// Deletes partial files a crash left behind and returns their paths.
-    func removeLeftovers() throws(BackupFailure) -> [String]
+    func removeLeftovers() async throws(BackupFailure) -> [String]
 
     /// Every backup that has a finished archive or a manifest in the repository.
-    func storedBackups() -> [StoredBackup]
+    func storedBackups() async -> [StoredBackup]
 
     /// A stored backup whose archive and manifest are both whole and agree on who and what it is:
     /// what the journal needs to adopt it. `nil` for anything less.
-    func adoptable(_ stored: StoredBackup) -> AdoptableBackup?
+    func adoptable(_ stored: StoredBackup) async -> AdoptableBackup?
 
     /// Whether a rollback of `guest` to its finished backup `backupID` would start now: the backup
     /// reads whole and there is room to stage it. Touches nothing.
-    func rollbackPreflight(guest: GuestRecord, backupID: String) throws(RollbackRefusal) -> RollbackPreflight
+    func rollbackPreflight(guest: GuestRecord, backupID: String) async throws(RollbackRefusal) -> RollbackPreflight
 
     /// Rolls `guest` back to `backupID`, in an order a crash cannot break. `preRollbackBackup` takes
     /// and records the escape-hatch backup; it runs before anything destructive. Task cancellation
@@ -144,7 +163,7 @@ public protocol BackupBackend: Sendable {
 
     /// At startup, before any op runs: finishes or undoes a rollback of `guest` that a crash
     /// interrupted, and removes its leftovers. `nil` when none was interrupted.
-    func recoverRollback(guest: GuestRecord) throws -> RecoveredRollback?
+    func recoverRollback(guest: GuestRecord) async throws -> RecoveredRollback?
 
     /// Restores `backupID` of `guest` somewhere scratch, verifies it, runs the guest's probe on it,
     /// and removes the scratch copy whatever happened. Every failure is a failed check.

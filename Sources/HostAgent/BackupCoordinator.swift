@@ -75,7 +75,7 @@ public final class BackupCoordinator: Service, Sendable {
     }
 
     private func job(_ id: String, guest: GuestRecord, startedAt: Date) -> BackupJob {
-        BackupJob(backupID: id, guest: guest.name, dataDirectory: guest.dataDirectory, startedAt: startedAt, capture: guest.capture)
+        BackupJob(backupID: id, guest: guest, startedAt: startedAt)
     }
 
     enum Work: Sendable {
@@ -83,6 +83,8 @@ public final class BackupCoordinator: Service, Sendable {
         case live(BackupJob)
         /// Prepare a capture, wait for `POST /backup`, then run the window and archive from the capture.
         case prepared(BackupJob)
+        /// Follow a backup a restart interrupted whose work still runs outside the agent.
+        case resumed(OpRecord)
     }
 
     public func run() async throws {
@@ -92,6 +94,7 @@ public final class BackupCoordinator: Service, Sendable {
                     switch work {
                     case .live(let job): group.addTask { await self.execute(job, capture: nil) }
                     case .prepared(let job): group.addTask { await self.prepareAndExecute(job) }
+                    case .resumed(let op): group.addTask { await self.resumeBackup(op) }
                     }
                 }
             }
@@ -220,32 +223,12 @@ public final class BackupCoordinator: Service, Sendable {
             try store.markRunning(job.backupID, now: now())
             logger.info("backup running", metadata: metadata)
             await Failpoint.reach("backup.running", logger: logger)
-            let throttle = ProgressThrottle()
-            let snapshotAt = Mutex<ContinuousClock.Instant?>(nil)
-            let artifact = try await backend.createBackup(job, capture: capture) { [store, logger] event in
-                switch event {
-                case .progress(let progress):
-                    guard throttle.shouldRecord(progress) else { return }
-                    do {
-                        try store.recordProgress(job.backupID, progress)
-                    } catch {
-                        logger.warning("recording progress failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-                    }
-                case .snapshotted:
-                    let at = ContinuousClock.now
-                    snapshotAt.withLock { $0 = at }
-                    let windowMs = Self.milliseconds(windowStartedAt.duration(to: at))
-                    do {
-                        try store.markSnapshotted(job.backupID, windowMs: windowMs)
-                        logger.info("backup snapshotted; the guest may resume", metadata: metadata.merging(["capture_window_ms": "\(windowMs)"]) { $1 })
-                    } catch {
-                        // The guest then waits for `done`: slower, never wrong.
-                        logger.error("recording snapshotted failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-                    }
-                }
-            }
+            let snapshotAt = SnapshotInstant()
+            let artifact = try await backend.createBackup(
+                job, capture: capture,
+                events: recorder(backupID: job.backupID, metadata: metadata, windowStartedAt: windowStartedAt, snapshotAt: snapshotAt))
             let finished = ContinuousClock.now
-            let archiveStart = snapshotAt.withLock { $0 } ?? windowStartedAt
+            let archiveStart = snapshotAt.value.withLock { $0 } ?? windowStartedAt
             try store.recordTimes(
                 job.backupID, archiveMs: Self.milliseconds(archiveStart.duration(to: finished)),
                 windowMs: capture == nil ? Self.milliseconds(windowStartedAt.duration(to: finished)) : nil)
@@ -253,19 +236,75 @@ public final class BackupCoordinator: Service, Sendable {
             logger.info("backup done", metadata: metadata.merging([
                 "size_bytes": "\(artifact.sizeBytes)", "data_bytes": "\(artifact.dataBytes)",
             ]) { $1 })
-            prune(guest: job.guest)
+            await prune(guest: job.guest)
         } catch let failure as BackupFailure {
             let reason = failure.code == .cancelled ? "agent stopped during backup" : failure.message
             recordFailure(job, reason: reason, metadata: metadata)
         } catch {
             // The journal could not record the finished backup, so nothing will ever reference its files.
             do {
-                try backend.discardBackup(guest: job.guest, backupID: job.backupID)
+                try await backend.discardBackup(guest: job.guest, backupID: job.backupID)
             } catch {
                 logger.error("removing the files of a backup the journal could not record failed; the next startup sweep removes them",
                              metadata: metadata.merging(["error": "\(error)"]) { $1 })
             }
             recordFailure(job, reason: "\(error)", metadata: metadata)
+        }
+    }
+
+    /// Records a running backup's events in the journal: progress now and then, and `snapshotted`
+    /// at once, with its instant in `snapshotAt`.
+    private func recorder(
+        backupID: String, metadata: Logger.Metadata, windowStartedAt: ContinuousClock.Instant,
+        snapshotAt: SnapshotInstant
+    ) -> @Sendable (BackupEvent) -> Void {
+        let throttle = ProgressThrottle()
+        return { [store, logger] event in
+            switch event {
+            case .progress(let progress):
+                guard throttle.shouldRecord(progress) else { return }
+                do {
+                    try store.recordProgress(backupID, progress)
+                } catch {
+                    logger.warning("recording progress failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                }
+            case .snapshotted:
+                let at = ContinuousClock.now
+                snapshotAt.value.withLock { $0 = at }
+                let windowMs = Self.milliseconds(windowStartedAt.duration(to: at))
+                do {
+                    try store.markSnapshotted(backupID, windowMs: windowMs)
+                    logger.info("backup snapshotted; the guest may resume", metadata: metadata.merging(["capture_window_ms": "\(windowMs)"]) { $1 })
+                } catch {
+                    // The guest then waits for `done`: slower, never wrong.
+                    logger.error("recording snapshotted failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                }
+            }
+        }
+    }
+
+    /// After a restart: follows backups whose work still ran outside the agent (a Proxmox task)
+    /// to their end, and records them.
+    public func resume(_ ops: [OpRecord]) {
+        for op in ops { queue.yield(.resumed(op)) }
+    }
+
+    private func resumeBackup(_ op: OpRecord) async {
+        let metadata: Logger.Metadata = ["guest": "\(op.guest)", "backup_id": "\(op.id)"]
+        do {
+            let artifact = try await backend.resumeBackup(
+                op, events: recorder(backupID: op.id, metadata: metadata, windowStartedAt: ContinuousClock.now, snapshotAt: SnapshotInstant()))
+            try store.completeBackup(op.id, artifact: artifact, now: now())
+            logger.info("backup done", metadata: metadata.merging(["size_bytes": "\(artifact.sizeBytes)", "resumed": "true"]) { $1 })
+            await prune(guest: op.guest)
+        } catch {
+            let reason = (error as? BackupFailure).map { $0.code == .cancelled ? "agent stopped during backup" : $0.message } ?? "\(error)"
+            do {
+                try store.failOp(op.id, reason: reason, now: now())
+                logger.info("backup failed", metadata: metadata.merging(["error": "\(reason)"]) { $1 })
+            } catch {
+                logger.error("recording a failed backup failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
         }
     }
 
@@ -284,16 +323,21 @@ public final class BackupCoordinator: Service, Sendable {
     }
 
     /// Retention runs only after a success; the store decides what may go (see ``AgentStore/pruneBackups(guest:retention:now:)``).
-    private func prune(guest: String) {
+    private func prune(guest: String) async {
         do {
             for entry in try store.pruneBackups(guest: guest, retention: retention, now: now()) {
-                try backend.discardBackup(guest: guest, backupID: entry.backupID)
+                try await backend.discardBackup(guest: guest, backupID: entry.backupID)
                 logger.info("backup pruned", metadata: ["guest": "\(guest)", "backup_id": "\(entry.backupID)"])
             }
         } catch {
             logger.error("pruning old backups failed", metadata: ["guest": "\(guest)", "error": "\(error)"])
         }
     }
+}
+
+/// When a running backup reported `snapshotted`, once it has.
+private final class SnapshotInstant: Sendable {
+    let value = Mutex<ContinuousClock.Instant?>(nil)
 }
 
 /// Progress is written to SQLite at most every quarter second, and always at the start.

@@ -43,7 +43,7 @@ public final class RollbackCoordinator: Service, Sendable {
 
     /// Whether a rollback of `guest` to `backupID` would start now: the backup is the guest's,
     /// finished and not pruned, and the backend's own pre-flight passes. Touches nothing.
-    public func preflight(guest: GuestRecord, backupID: String) throws -> RollbackPreflight {
+    public func preflight(guest: GuestRecord, backupID: String) async throws -> RollbackPreflight {
         guard let entry = try store.backup(backupID, guest: guest.name), entry.op.state == .succeeded, entry.backup.prunedAt == nil else {
             throw Refusal.notFound("no finished backup \(backupID) for guest \(guest.name)")
         }
@@ -52,7 +52,7 @@ public final class RollbackCoordinator: Service, Sendable {
             throw Refusal.conflict("op \(running.id) of guest \(guest.name) is still in flight; wait for it to finish")
         }
         do {
-            return try backend.rollbackPreflight(guest: guest, backupID: backupID)
+            return try await backend.rollbackPreflight(guest: guest, backupID: backupID)
         } catch {
             throw Refusal.preflight("\(error)")
         }
@@ -62,11 +62,11 @@ public final class RollbackCoordinator: Service, Sendable {
     /// - Parameter idempotencyKey: the same key from the same guest always names the same op, so a
     ///   caller that lost the answer can ask again without starting a second rollback.
     /// - Returns: the op id, and whether this call created it.
-    public func start(guest: GuestRecord, backupID: String, idempotencyKey: String? = nil) throws -> (opID: String, created: Bool) {
+    public func start(guest: GuestRecord, backupID: String, idempotencyKey: String? = nil) async throws -> (opID: String, created: Bool) {
         if let idempotencyKey, let existing = try store.rollbackOp(forKey: idempotencyKey, guest: guest.name) {
             return (existing.id, false)
         }
-        _ = try preflight(guest: guest, backupID: backupID)
+        _ = try await preflight(guest: guest, backupID: backupID)
         let opID = OpID.make(prefix: "r", at: now())
         switch try store.beginRollback(guest: guest.name, backupID: backupID, opID: opID, idempotencyKey: idempotencyKey, now: now()) {
         case .existing(let existing):
@@ -155,7 +155,7 @@ public final class RollbackCoordinator: Service, Sendable {
                 let startedAt = now()
                 let escapeID = OpID.make(prefix: "b", at: startedAt)
                 let artifact = try await backend.createBackup(
-                    BackupJob(backupID: escapeID, guest: job.guest.name, dataDirectory: job.guest.dataDirectory, startedAt: startedAt),
+                    BackupJob(backupID: escapeID, guest: job.guest, startedAt: startedAt),
                     capture: nil
                 ) { _ in }
                 try store.recordPreRollbackBackup(

@@ -28,6 +28,8 @@ public struct StartupRecovery: Sendable {
         /// `guest/backup_id` of files no journal row names that could not be adopted; left in place.
         public var unknownBackups: [String] = []
         public var rollbacks: [String: String] = [:]
+        /// Backups whose work still runs outside the agent; the coordinator follows them again.
+        public var resumableBackups: [OpRecord] = []
         /// Scratch copies and probe projects of restore tests a crash interrupted.
         public var removedRestoreTestLeftovers: [String] = []
     }
@@ -39,7 +41,7 @@ public struct StartupRecovery: Sendable {
         // Rollback journals first: they decide which tree each data dir keeps.
         var swept: [String: RecoveredRollback.Outcome] = [:]
         for guest in try store.guests() {
-            if let recovered = try backend.recoverRollback(guest: guest) {
+            if let recovered = try await backend.recoverRollback(guest: guest) {
                 swept[recovered.opID] = recovered.outcome
                 report.rollbacks[recovered.opID] = recovered.outcome.rawValue
             }
@@ -47,11 +49,17 @@ public struct StartupRecovery: Sendable {
         for op in try store.inFlightOps() {
             switch op.kind {
             case .backup:
-                switch backend.interruptedBackup(op) {
+                let preparing = try store.preparedState(op.id).map { $0.stage == .preparing || $0.stage == .ready } ?? false
+                switch preparing ? .fail("") : await backend.interruptedBackup(op) {
                 case .fail(let reason):
-                    try backend.discardBackup(guest: op.guest, backupID: op.id)
-                    let preparing = try store.preparedState(op.id).map { $0.stage == .preparing || $0.stage == .ready } ?? false
+                    try await backend.discardBackup(guest: op.guest, backupID: op.id)
                     try store.failOp(op.id, reason: preparing ? "agent restarted while preparing the capture; nothing had been stopped" : reason, now: now())
+                case .finished(let artifact):
+                    try store.completeBackup(op.id, artifact: artifact, now: now())
+                case .stillRunning:
+                    report.resumableBackups.append(op)
+                    logger.info("interrupted backup still runs; following it again", metadata: ["op_id": "\(op.id)", "guest": "\(op.guest)"])
+                    continue
                 }
             case .restoreTest:
                 try store.failOp(op.id, reason: "agent restarted during restore test", now: now())
@@ -63,7 +71,7 @@ public struct StartupRecovery: Sendable {
                 }
             }
             report.resolvedOps.append(op.id)
-            let outcome = op.kind == .rollback && swept[op.id] == .completed ? "succeeded" : "failed"
+            let outcome = try store.op(op.id)?.state.rawValue ?? "unknown"
             logger.info("interrupted op resolved at startup", metadata: [
                 "op_id": "\(op.id)", "kind": "\(op.kind.rawValue)", "guest": "\(op.guest)", "state": "\(outcome)",
             ])
@@ -84,7 +92,7 @@ public struct StartupRecovery: Sendable {
         for what in report.removedRestoreTestLeftovers {
             logger.info("restore test leftover removed", metadata: ["what": "\(what)"])
         }
-        report.removedFiles = try backend.removeLeftovers()
+        report.removedFiles = try await backend.removeLeftovers()
         for path in report.removedFiles {
             logger.info("leftover partial file removed", metadata: ["path": "\(path)"])
         }
@@ -92,7 +100,7 @@ public struct StartupRecovery: Sendable {
         // would otherwise stay forever. Files the journal has never heard of may be an
         // operator's real backups (an older agent.sqlite put back): a whole one is adopted,
         // and anything less stays, named, since deleting it could destroy the only copy.
-        for stored in backend.storedBackups() {
+        for stored in await backend.storedBackups() {
             let metadata: Logger.Metadata = ["guest": "\(stored.guest)", "backup_id": "\(stored.backupID)"]
             switch try store.fileVerdict(backup: stored.backupID, guest: stored.guest) {
             case .keep:
@@ -100,14 +108,14 @@ public struct StartupRecovery: Sendable {
             case .garbage:
                 // Garbage that will not go must not keep the agent from serving every guest.
                 do {
-                    try backend.discardBackup(guest: stored.guest, backupID: stored.backupID)
+                    try await backend.discardBackup(guest: stored.guest, backupID: stored.backupID)
                     report.removedBackups.append(stored.description)
                     logger.info("files of a failed or pruned backup removed", metadata: metadata)
                 } catch {
                     logger.error("removing the files of a failed or pruned backup failed; remove them by hand", metadata: metadata.merging(["error": "\(error)"]) { $1 })
                 }
             case .unknown:
-                if let found = backend.adoptable(stored), try store.adoptBackup(guest: stored.guest, backupID: stored.backupID, found: found, now: now()) {
+                if let found = await backend.adoptable(stored), try store.adoptBackup(guest: stored.guest, backupID: stored.backupID, found: found, now: now()) {
                     report.adoptedBackups.append(stored.description)
                     logger.notice("a whole backup the journal did not know was adopted, as crash-consistent", metadata: metadata)
                 } else {

@@ -6,7 +6,7 @@ import Foundation
 extension DirectoryBackend {
     var directoryRollback: DirectoryRollback { DirectoryRollback(layout: layout, logger: logger) }
 
-    public func rollbackPreflight(guest: GuestRecord, backupID: String) throws(RollbackRefusal) -> RollbackPreflight {
+    public func rollbackPreflight(guest: GuestRecord, backupID: String) async throws(RollbackRefusal) -> RollbackPreflight {
         do {
             let manifest = try directoryRollback.preflight(guest: guest.name, backupID: backupID, dataDirectory: guest.dataDirectory)
             return RollbackPreflight(backupID: backupID, dataBytes: manifest.totalBytes)
@@ -23,7 +23,7 @@ extension DirectoryBackend {
             preRollbackBackup: preRollbackBackup)
     }
 
-    public func recoverRollback(guest: GuestRecord) throws -> RecoveredRollback? {
+    public func recoverRollback(guest: GuestRecord) async throws -> RecoveredRollback? {
         try RollbackRecovery(logger: logger).sweep(dataDirectory: guest.dataDirectory)
     }
 

@@ -122,9 +122,13 @@ public struct DirectoryBackend: BackupBackend {
         return sweep
     }
 
-    public func interruptedBackup(_ op: OpRecord) -> InterruptedBackupDecision {
+    public func interruptedBackup(_ op: OpRecord) async -> InterruptedBackupDecision {
         // A partial archive cannot be resumed, and a capture is never trusted after a crash.
         .fail("agent restarted during backup")
+    }
+
+    public func resumeBackup(_ op: OpRecord, events: @escaping @Sendable (BackupEvent) -> Void) async throws(BackupFailure) -> BackupArtifact {
+        throw BackupFailure(.toolFailed, "a directory backup cannot be resumed after a restart")
     }
 
     public func createBackup(
@@ -206,7 +210,7 @@ public struct DirectoryBackend: BackupBackend {
         } catch {
             // Nothing of a failed backup may stay: not the partial archive, not the manifest.
             do {
-                try discardBackup(guest: job.guest, backupID: job.backupID)
+                try await discardBackup(guest: job.guest, backupID: job.backupID)
             } catch let cleanup {
                 throw BackupFailure(error.code, "\(error.message); removing its files failed too (\(cleanup.message)); the next startup sweep removes them")
             }
@@ -226,7 +230,7 @@ public struct DirectoryBackend: BackupBackend {
         await Failpoint.reach("backup.snapshotted", logger: .agentDefault)
     }
 
-    public func discardBackup(guest: String, backupID: String) throws(BackupFailure) {
+    public func discardBackup(guest: String, backupID: String) async throws(BackupFailure) {
         for path in [
             layout.partialArchive(guest: guest, backupID: backupID),
             layout.archive(guest: guest, backupID: backupID),
@@ -240,7 +244,7 @@ public struct DirectoryBackend: BackupBackend {
         }
     }
 
-    public func storedBackups() -> [StoredBackup] {
+    public func storedBackups() async -> [StoredBackup] {
         guard let guests = try? FileManager.default.contentsOfDirectory(atPath: layout.root) else { return [] }
         var found: Set<StoredBackup> = []
         for guest in guests {
@@ -254,7 +258,7 @@ public struct DirectoryBackend: BackupBackend {
         return found.sorted { ($0.guest, $0.backupID) < ($1.guest, $1.backupID) }
     }
 
-    public func adoptable(_ stored: StoredBackup) -> AdoptableBackup? {
+    public func adoptable(_ stored: StoredBackup) async -> AdoptableBackup? {
         let archive = layout.archive(guest: stored.guest, backupID: stored.backupID)
         let manifestPath = layout.manifest(guest: stored.guest, backupID: stored.backupID)
         guard let data = FileManager.default.contents(atPath: manifestPath),
@@ -266,7 +270,7 @@ public struct DirectoryBackend: BackupBackend {
             createdAt: manifest.createdAt)
     }
 
-    public func removeLeftovers() throws(BackupFailure) -> [String] {
+    public func removeLeftovers() async throws(BackupFailure) -> [String] {
         guard let guests = try? FileManager.default.contentsOfDirectory(atPath: layout.root) else { return [] }
         var removed: [String] = []
         for guest in guests {

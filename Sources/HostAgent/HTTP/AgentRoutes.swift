@@ -23,7 +23,7 @@ struct AgentRoutes: Sendable {
         guarded.get("/backup/status") { request, context in try backupStatus(request, context) }
         guarded.post("/backup/resumed") { request, context in try await backupResumed(request, context) }
         guarded.get("/backups") { _, context in try backups(context) }
-        guarded.get("/rollback/preflight") { request, context in try rollbackPreflight(request, context) }
+        guarded.get("/rollback/preflight") { request, context in try await rollbackPreflight(request, context) }
         guarded.post("/rollback") { request, context in try await startRollback(request, context) }
         guarded.get("/rollback/status") { request, context in try rollbackStatus(request, context) }
         guarded.post("/rollback/cancel") { request, context in try await cancelRollback(request, context) }
@@ -129,21 +129,21 @@ extension AgentRoutes {
             throw AgentHTTPError.badRequest("Idempotency-Key must be 1 to 200 characters")
         }
         do {
-            let (opID, created) = try rollbacks.start(guest: guest, backupID: body.backupID, idempotencyKey: key)
+            let (opID, created) = try await rollbacks.start(guest: guest, backupID: body.backupID, idempotencyKey: key)
             return JSONResponse.make(RollbackStarted(opID: opID), status: created ? .accepted : .ok)
         } catch let refusal as RollbackCoordinator.Refusal {
             throw AgentHTTPError(refusal)
         }
     }
 
-    func rollbackPreflight(_ request: Request, _ context: AgentRequestContext) throws -> Response {
+    func rollbackPreflight(_ request: Request, _ context: AgentRequestContext) async throws -> Response {
         let guest = try context.requireGuest()
         guard let raw = request.uri.queryParameters["backup_id"].map(String.init) else {
             throw AgentHTTPError.badRequest("GET /rollback/preflight needs ?backup_id=")
         }
         let backupID = try Self.require(raw, .backup, field: "backup_id")
         do {
-            return JSONResponse.make(try rollbacks.preflight(guest: guest, backupID: backupID))
+            return JSONResponse.make(try await rollbacks.preflight(guest: guest, backupID: backupID))
         } catch let refusal as RollbackCoordinator.Refusal {
             throw AgentHTTPError(refusal)
         }

@@ -9,6 +9,10 @@ extension AgentStore {
             if try GuestRecord.exists(db, key: guest.name) {
                 throw GuestError("guest \(guest.name) already exists; pick another name")
             }
+            // One container, one token: two guests of one vmid could each reach the other's backups.
+            if let vmid = guest.vmid, let other = try GuestRecord.filter(Column("vmid") == vmid).fetchOne(db) {
+                throw GuestError("CT \(vmid) is already guest \(other.name); each container is one guest")
+            }
             try guest.insert(db)
         }
     }

@@ -7,6 +7,11 @@ extension AgentStore {
         try database.read { db in try OpRecord.order(Column("created_at").desc).fetchAll(db) }
     }
 
+    /// One op, or `nil`.
+    public func op(_ id: String) throws -> OpRecord? {
+        try database.read { db in try OpRecord.fetchOne(db, key: id) }
+    }
+
     /// Ops that are neither succeeded nor failed: after a crash, the ones it interrupted.
     public func inFlightOps() throws -> [OpRecord] {
         try database.read { db in

@@ -105,6 +105,10 @@ public final class AgentStore: Sendable {
                 table.add(column: "archive_ms", .integer)
             }
         }
+        migrator.registerMigration("v6: Proxmox guests") { db in
+            // NULL for a guest of the directory backend.
+            try db.alter(table: "guest") { table in table.add(column: "vmid", .integer) }
+        }
         return migrator
     }
 }

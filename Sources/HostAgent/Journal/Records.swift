@@ -18,6 +18,8 @@ public struct GuestRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var probe: RestoreProbe? = nil
     /// How its backups capture the data dir while the apps are stopped.
     public var capture: CaptureSetting = .auto
+    /// The Proxmox container this guest is, for the Proxmox backend; `nil` for a data dir.
+    public var vmid: Int? = nil
 
     public init(name: String, dataDirectory: String, intervalSeconds: Int, tokenSHA256: String, backupRequestedAt: Date?, createdAt: Date) {
         self.name = name
@@ -35,11 +37,12 @@ public struct GuestRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
         case tokenSHA256 = "token_sha256"
         case backupRequestedAt = "backup_requested_at"
         case createdAt = "created_at"
-        case probe, capture
+        case probe, capture, vmid
     }
 }
 
-/// A guest's restore-test probe: one compose service from the backup, started on the restored data.
+/// A guest's restore-test probe: one compose service from the backup, started on the restored data;
+/// or, for a Proxmox guest, a command run in the restored container.
 public struct RestoreProbe: Codable, Sendable, Equatable {
     /// The directory inside the data dir that holds the compose file, e.g. `pgapp`.
     public var directory: String
@@ -49,17 +52,21 @@ public struct RestoreProbe: Codable, Sendable, Equatable {
     /// A pattern that must not appear, e.g. `redo starts`.
     public var reject: String?
     public var timeoutSeconds: Int
+    /// For a Proxmox guest: the argv `pct exec` runs in the restored container; it must exit 0,
+    /// and `expect` must be in its output. `nil` for a compose probe.
+    public var command: [String]?
 
-    public init(directory: String, service: String, expect: String, reject: String?, timeoutSeconds: Int) {
+    public init(directory: String, service: String, expect: String, reject: String?, timeoutSeconds: Int, command: [String]? = nil) {
         self.directory = directory
         self.service = service
         self.expect = expect
         self.reject = reject
         self.timeoutSeconds = timeoutSeconds
+        self.command = command
     }
 
     enum CodingKeys: String, CodingKey {
-        case directory, service, expect, reject
+        case directory, service, expect, reject, command
         case timeoutSeconds = "timeout_seconds"
     }
 }

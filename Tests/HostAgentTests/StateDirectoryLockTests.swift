@@ -6,7 +6,7 @@ import Testing
 @Suite("The agent's claim on its state dir")
 struct StateDirectoryLockTests {
     @Test("a second claim is refused with the holder's pid, and succeeds once the first is released")
-    func exclusive() throws {
+    func exclusive() async throws {
         let directory = try TemporaryDirectory("state-lock")
         var first: StateDirectoryLock? = try StateDirectoryLock.acquire(stateDirectory: directory.path)
         #expect(throws: StateDirectoryLockError(code: .heldByAnotherAgent, path: directory.path + "/agent.lock", holderPID: getpid())) {
@@ -14,9 +14,15 @@ struct StateDirectoryLockTests {
         }
         withExtendedLifetime(first) {}
         first = nil
-        let second = try StateDirectoryLock.acquire(stateDirectory: directory.path)
-        #expect(second.path == directory.path + "/agent.lock")
-        let mode = try FileManager.default.attributesOfItem(atPath: second.path)[.posixPermissions] as? Int
+        // A process another test forks in this instant holds the descriptor until its exec closes it (O_CLOEXEC).
+        var second: StateDirectoryLock?
+        _ = await eventually(timeout: .seconds(30), every: .milliseconds(20)) {
+            second = try? StateDirectoryLock.acquire(stateDirectory: directory.path)
+            return second != nil
+        }
+        let claimed = try #require(second, "the released lock could be claimed again")
+        #expect(claimed.path == directory.path + "/agent.lock")
+        let mode = try FileManager.default.attributesOfItem(atPath: claimed.path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
     }
 

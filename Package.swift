@@ -308,5 +308,34 @@ let package = Package(
             dependencies: ["AgentAPI", "DockerTesting", "Stacks", "TestSupport"],
             swiftSettings: strictSettings
         ),
+        // A contract fake of the Proxmox VE API over real HTTPS, with a fake `pct`, for the agent's Proxmox backend tests.
+        .target(
+            name: "ProxmoxFake",
+            dependencies: [
+                "HostAgent", "Stacks",
+                // For ProxmoxScene, which runs a real felhom-agent against the fake.
+                "AgentAPI", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                // Reason phrases: a handler below Hummingbird's HTTP/1 codec.
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ProxmoxFake",
+            swiftSettings: strictSettings
+        ),
+        // The fake's contract, through the curl CLI over HTTPS; no docker needed.
+        .testTarget(
+            name: "ProxmoxFakeTests",
+            dependencies: ["ProxmoxFake", "Stacks", "TestSupport"],
+            path: "Tests/ProxmoxFakeTests",
+            swiftSettings: strictSettings
+        ),
     ]
 )

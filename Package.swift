@@ -289,7 +289,7 @@ let package = Package(
         .testTarget(
             name: "QuiesceDockerTests",
             dependencies: [
-                "AgentAPI", "DockerTesting", "HostAgent", "Quiesce", "Stacks", "TestSupport",
+                "AgentAPI", "DockerTesting", "HostAgent", "ProxmoxFake", "Quiesce", "Stacks", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -335,6 +335,12 @@ let package = Package(
             name: "ProxmoxFakeTests",
             dependencies: ["ProxmoxFake", "Stacks", "TestSupport"],
             path: "Tests/ProxmoxFakeTests",
+            swiftSettings: strictSettings
+        ),
+        // The agent's Proxmox backend through the real agent, against the fake: backups, faults, rollbacks, restore tests.
+        .testTarget(
+            name: "ProxmoxBackendTests",
+            dependencies: ["AgentAPI", "DockerTesting", "ProxmoxFake", "Stacks", "TestSupport"],
             swiftSettings: strictSettings
         ),
     ]

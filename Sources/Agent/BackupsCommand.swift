@@ -11,8 +11,8 @@ struct BackupsCommand: AsyncParsableCommand {
         abstract: "List backups that are done or in flight, newest first.",
         discussion: """
         --json prints an array of objects with backup_id, guest, phase, consistency, started_at, \
-        finished_at, size_bytes, bytes_done, bytes_total, capture_method, capture_reason, capture_window_ms \
-        and archive_ms. Failed backups are not listed; `ops` shows them.
+        finished_at, size_bytes, bytes_done, bytes_total, capture_method, capture_reason, capture_window_ms, \
+        archive_ms and archive (the archive's path, or its Proxmox volid). Failed backups are not listed; `ops` shows them.
         """
     )
 
@@ -24,13 +24,14 @@ struct BackupsCommand: AsyncParsableCommand {
         var status: BackupStatus
         var guest: String
         var sizeBytes: Int64?
+        var archive: String?
 
         enum CodingKeys: String, CodingKey {
             case backupID = "backup_id", guest, phase, consistency
             case startedAt = "started_at", finishedAt = "finished_at"
             case sizeBytes = "size_bytes", bytesDone = "bytes_done", bytesTotal = "bytes_total"
             case captureMethod = "capture_method", captureReason = "capture_reason"
-            case captureWindowMs = "capture_window_ms", archiveMs = "archive_ms"
+            case captureWindowMs = "capture_window_ms", archiveMs = "archive_ms", archive
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -48,6 +49,7 @@ struct BackupsCommand: AsyncParsableCommand {
             try container.encode(status.captureReason, forKey: .captureReason)
             try container.encode(status.captureWindowMs, forKey: .captureWindowMs)
             try container.encode(status.archiveMs, forKey: .archiveMs)
+            try container.encode(archive, forKey: .archive)
         }
     }
 
@@ -55,7 +57,7 @@ struct BackupsCommand: AsyncParsableCommand {
         try await reportingFailures {
             let (_, store) = try options.openStore()
             let entries = try store.listedBackups(guest: guest)
-            let outputs = entries.map { Output(status: $0.status, guest: $0.guest, sizeBytes: $0.sizeBytes) }
+            let outputs = entries.map { Output(status: $0.status, guest: $0.guest, sizeBytes: $0.sizeBytes, archive: $0.archivePath) }
             let rows = outputs.map { output in
                 [output.status.backupID, output.guest, output.status.phase.rawValue, output.status.consistency.rawValue,
                  output.status.startedAt.formatted(.iso8601), output.sizeBytes.map(String.init) ?? "",

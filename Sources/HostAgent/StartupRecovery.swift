@@ -67,7 +67,7 @@ public struct StartupRecovery: Sendable {
                 if swept[op.id] == .completed {
                     try store.succeedOp(op.id, now: now())
                 } else {
-                    try store.failOp(op.id, reason: "agent restarted during rollback; the data dir is unchanged", now: now())
+                    try store.failOp(op.id, reason: "agent restarted during rollback; nothing was restored, and the guest is as it was", now: now())
                 }
             }
             report.resolvedOps.append(op.id)

@@ -21,8 +21,11 @@ public final class AgentHarness: @unchecked Sendable {
     }
 
     /// Writes a config (port 0, so parallel tests never collide) and runs `felhom-agent init`.
-    /// `extraConfig` is YAML appended to the config, e.g. a `connections:` section.
-    public init(keepLast: Int = 7, repository: String? = nil, backupsPerDay: Int = 48, extraConfig: String = "") async throws {
+    /// `extraConfig` is YAML appended to the config, e.g. a `connections:` section; `backend` is the
+    /// backend's YAML, e.g. `backend: proxmox` and its section.
+    public init(
+        keepLast: Int = 7, repository: String? = nil, backupsPerDay: Int = 48, backend: String = "backend: directory", extraConfig: String = ""
+    ) async throws {
         root = try TemporaryDirectory("felhom-agent")
         self.repository = repository ?? root.path + "/repository"
         configPath = root.path + "/agent.yaml"
@@ -30,7 +33,7 @@ public final class AgentHarness: @unchecked Sendable {
         listen: 127.0.0.1:0
         state_dir: \(root.path)/state
         repository: \(self.repository)
-        backend: directory
+        \(backend)
         retention: { keep_last: \(keepLast) }
         restore_test: { interval_seconds: 0 }
         limits: { backups_per_day: \(backupsPerDay) }
@@ -63,7 +66,16 @@ public final class AgentHarness: @unchecked Sendable {
 
     /// Adds a guest whose data dir is `dataDirectory` and returns its token.
     public func addGuest(_ name: String, dataDirectory: String) async throws -> String {
-        let output = try await cli(["guest", "add", name, "--data-dir", dataDirectory, "--json"])
+        try await addGuest(name, arguments: ["--data-dir", dataDirectory])
+    }
+
+    /// Adds a guest of the Proxmox backend, the container `vmid`, and returns its token.
+    public func addGuest(_ name: String, vmid: Int) async throws -> String {
+        try await addGuest(name, arguments: ["--vmid", "\(vmid)"])
+    }
+
+    private func addGuest(_ name: String, arguments: [String]) async throws -> String {
+        let output = try await cli(["guest", "add", name] + arguments + ["--json"])
         guard output.exitCode == 0, let json = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: String],
               let token = json["token"] else {
             throw HarnessError("guest add \(name) failed: \(output.standardError)")

@@ -18,6 +18,7 @@ extension ProxmoxBackend {
             checks.append(check)
         case .restored(let scratch):
             checks.append(RestoreTestCheck(name: "restore", ok: true, detail: "restored into scratch CT \(scratch), network link down"))
+            await Failpoint.reach("proxmox.restore-test.restored", logger: logger)
             checks += await startAndProbe(scratch, probe: guest.probe)
             if let problem = await destroyScratch(scratch) {
                 checks.append(RestoreTestCheck(name: "cleanup", ok: false, detail: problem))

@@ -110,6 +110,7 @@ extension ProxmoxBackend {
                 throw error
             }
             try ops.save(record)
+            await Failpoint.reach("proxmox.rollback.restore-started", logger: logger)
         }
         guard let upid = record.upid else { return "no restore task" }
         let running = task(upid)

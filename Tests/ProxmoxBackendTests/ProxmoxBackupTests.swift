@@ -1,0 +1,173 @@
+import AgentAPI
+import Foundation
+import DockerTesting
+import ProxmoxFake
+import Stacks
+import TestSupport
+import Testing
+
+/// Backups through the real agent's Proxmox backend, against the contract fake over real HTTPS.
+@Suite("Proxmox backups: vzdump through the API, the faults it must survive", .serialized, .heavy)
+struct ProxmoxBackupTests {
+    @Test("the guest may resume when the task log shows the snapshot, before vzdump ends; the backup is app-consistent and its archive found by its notes")
+    func snapshotTimeResume() async throws {
+        let scene = try await ProxmoxScene()
+        scene.fake.setTiming(snapshotAfter: .milliseconds(300), archiveFor: .seconds(4))
+        let (token, _) = try await scene.addGuest("shop", vmid: 101, files: ["srv/app/state": "at the stop"])
+        try await scene.agent.start()
+        let client = try scene.agent.client(token: token)
+
+        let id = try await scene.backUp(client, key: "first")
+        var vzdumpRunningAtSnapshot = false
+        let snapshotted = await eventually(timeout: .seconds(120), every: .milliseconds(50)) {
+            guard let status = try? await client.backupStatus(backupID: id) else { return false }
+            if status.phase == .snapshotted {
+                vzdumpRunningAtSnapshot = scene.fake.tasks.contains { $0.type == "vzdump" && $0.running }
+                return true
+            }
+            return status.phase == .done || status.phase == .failed
+        }
+        #expect(snapshotted)
+        #expect(vzdumpRunningAtSnapshot, "snapshotted came only at the end of the task")
+        let done = try await scene.agent.waitForFinish(client, backupID: id)
+        #expect(done.phase == .done, "\(done.error ?? "")")
+        #expect(done.consistency == .app && done.captureMethod == .snapshot)
+        #expect(done.captureWindowMs != nil)
+        let archives = scene.fake.backups.filter { $0.notes?.contains("backup_id=\(id)") == true }
+        #expect(archives.count == 1)
+        #expect(scene.fake.vzdumpStarts(vmid: 101) == 1)
+        let listed = try await scene.agent.cli(["backups", "--json"])
+        #expect(listed.standardOutput.contains(archives.first?.volid ?? "no archive"), "the journal records the volid")
+        await scene.stop()
+    }
+
+    @Test("596 on the POST: the started task is found and followed, and no second vzdump starts")
+    func lostAnswer() async throws {
+        let scene = try await ProxmoxScene()
+        let (token, _) = try await scene.addGuest("shop", vmid: 101, files: ["a": "1"])
+        try await scene.agent.start()
+        let client = try scene.agent.client(token: token)
+
+        scene.fake.inject(.answer(status: 596, method: "POST", pathSuffix: "/vzdump", times: 1, afterHandling: true))
+        let first = try await scene.agent.waitForFinish(client, backupID: try await scene.backUp(client, key: "lost"))
+        #expect(first.phase == .done, "\(first.error ?? "")")
+        #expect(scene.fake.vzdumpStarts(vmid: 101) == 1, "a lost answer started a second vzdump")
+
+        // Refused before it ran: the task list shows none, so it is asked again, once.
+        scene.fake.inject(.answer(status: 596, method: "POST", pathSuffix: "/vzdump", times: 2, afterHandling: false))
+        let second = try await scene.agent.waitForFinish(client, backupID: try await scene.backUp(client, key: "busy"))
+        #expect(second.phase == .done, "\(second.error ?? "")")
+        #expect(scene.fake.vzdumpStarts(vmid: 101) == 2)
+        await scene.stop()
+    }
+
+    @Test("a stale backup lock with no vzdump running is cleared with pct unlock, and the backup runs")
+    func staleLock() async throws {
+        let scene = try await ProxmoxScene()
+        let (token, _) = try await scene.addGuest("shop", vmid: 101, files: ["a": "1"])
+        scene.fake.setLock(101, "backup")
+        try await scene.agent.start()
+        let client = try scene.agent.client(token: token)
+        let done = try await scene.agent.waitForFinish(client, backupID: try await scene.backUp(client, key: "locked"))
+        #expect(done.phase == .done, "\(done.error ?? "")")
+        #expect(scene.fake.guest(101)?.lock == nil)
+        #expect(scene.agent.log.contains("stale vzdump lock cleared"))
+        await scene.stop()
+    }
+
+    @Test("WARNINGS: 1 is a success; job errors is a failure with vzdump's reason; the node's lock is waited for")
+    func exitStatuses() async throws {
+        let scene = try await ProxmoxScene()
+        let (token, _) = try await scene.addGuest("shop", vmid: 101, files: ["a": "1"])
+        try await scene.agent.start()
+        let client = try scene.agent.client(token: token)
+
+        scene.fake.inject(.vzdumpExit("WARNINGS: 1"))
+        let warned = try await scene.agent.waitForFinish(client, backupID: try await scene.backUp(client, key: "warn"))
+        #expect(warned.phase == .done, "\(warned.error ?? "")")
+
+        scene.fake.inject(.vzdumpJobError(reason: "CT is locked (snapshot)"))
+        let failed = try await scene.agent.waitForFinish(client, backupID: try await scene.backUp(client, key: "errors"))
+        #expect(failed.phase == .failed)
+        #expect(failed.error?.contains("job errors") == true && failed.error?.contains("CT is locked (snapshot)") == true, "\(failed.error ?? "")")
+
+        scene.fake.inject(.globalLock(seconds: 3))
+        let waited = try await scene.agent.waitForFinish(client, backupID: try await scene.backUp(client, key: "queued"))
+        #expect(waited.phase == .done, "\(waited.error ?? "")")
+        #expect(scene.agent.log.contains("vzdump waits for the node's vzdump lock"))
+        #expect(scene.fake.vzdumpStarts(vmid: 101) == 3)
+        await scene.stop()
+    }
+
+    @Test("a vzdump worker killed mid-task fails the op truthfully, and its lock and snapshot are cleaned up")
+    func killedWorker() async throws {
+        let scene = try await ProxmoxScene()
+        scene.fake.setTiming(snapshotAfter: .milliseconds(200), archiveFor: .seconds(30))
+        let (token, _) = try await scene.addGuest("shop", vmid: 101, files: ["a": "1"])
+        try await scene.agent.start()
+        let client = try scene.agent.client(token: token)
+        let id = try await scene.backUp(client, key: "killed")
+        let snapshotted = await eventually(timeout: .seconds(120)) { (try? await client.backupStatus(backupID: id))?.phase == .snapshotted }
+        #expect(snapshotted)
+        let upid = try #require(scene.fake.tasks.first { $0.type == "vzdump" && $0.running }?.upid)
+        scene.fake.killTask(upid)
+        let status = try await scene.agent.waitForFinish(client, backupID: id)
+        #expect(status.phase == .failed && status.error?.contains("unexpected status") == true, "\(status.error ?? "")")
+        #expect(scene.fake.guest(101)?.lock == nil, "the stale lock was left")
+        #expect(scene.fake.guest(101)?.snapshots.contains("vzdump") == false, "the vzdump snapshot was left")
+
+        scene.fake.setTiming(snapshotAfter: .milliseconds(200), archiveFor: .milliseconds(300))
+        let again = try await scene.agent.waitForFinish(client, backupID: try await scene.backUp(client, key: "again"))
+        #expect(again.phase == .done, "\(again.error ?? "")")
+        await scene.stop()
+    }
+
+    @Test("the agent SIGKILLed mid-task follows the task again after its restart; no second vzdump starts")
+    func agentKilled() async throws {
+        for point in ["proxmox.vzdump-started", "after snapshotted"] {
+            let scene = try await ProxmoxScene()
+            scene.fake.setTiming(snapshotAfter: .seconds(1), archiveFor: .seconds(6))
+            let (token, _) = try await scene.addGuest("shop", vmid: 101, files: ["a": "1"])
+            let holds = point.hasPrefix("proxmox.")
+            try await scene.agent.start(environment: holds ? ["FELHOM_AGENT_FAILPOINT": point] : [:])
+            var client = try scene.agent.client(token: token)
+            let id = try await scene.backUp(client, key: "crash")
+            if holds {
+                #expect(await scene.agent.running?.waitForLine("failpoint reached", timeout: .seconds(120)) == true)
+            } else {
+                #expect(await eventually(timeout: .seconds(120)) { (try? await client.backupStatus(backupID: id))?.phase == .snapshotted })
+            }
+            scene.agent.stop(signal: SIGKILL)
+            #expect(scene.fake.tasks.contains { $0.type == "vzdump" && $0.running }, "\(point): the task should outlive the agent")
+
+            try await scene.agent.start()
+            client = try scene.agent.client(token: token)
+            let status = try await scene.agent.waitForFinish(client, backupID: id)
+            #expect(status.phase == .done, "\(point): \(status.error ?? "")")
+            #expect(scene.fake.vzdumpStarts(vmid: 101) == 1, "\(point): a second vzdump was started")
+            await scene.stop()
+        }
+    }
+
+    @Test("a token for one guest can neither back up, roll back nor read another guest's backups (404)")
+    func crossGuest() async throws {
+        let scene = try await ProxmoxScene()
+        let (first, _) = try await scene.addGuest("one", vmid: 101, files: ["a": "1"])
+        let (second, _) = try await scene.addGuest("two", vmid: 102, files: ["b": "2"])
+        try await scene.agent.start()
+        let one = try scene.agent.client(token: first)
+        let two = try scene.agent.client(token: second)
+        let theirs = try await scene.agent.waitForFinish(two, backupID: try await scene.backUp(two, key: "theirs"))
+        #expect(theirs.phase == .done)
+
+        await #expect { _ = try await one.backupStatus(backupID: theirs.backupID) } throws: { ($0 as? AgentClientError)?.httpStatus == 404 }
+        await #expect { _ = try await one.startRollback(backupID: theirs.backupID, idempotencyKey: "steal") } throws: { ($0 as? AgentClientError)?.httpStatus == 404 }
+        await #expect { _ = try await one.rollbackPreflight(backupID: theirs.backupID) } throws: { ($0 as? AgentClientError)?.httpStatus == 404 }
+        #expect(try await one.backups().isEmpty)
+        let mine = try await scene.agent.waitForFinish(one, backupID: try await scene.backUp(one, key: "mine"))
+        #expect(mine.phase == .done)
+        #expect(scene.fake.vzdumpStarts(vmid: 102) == 1 && scene.fake.vzdumpStarts(vmid: 101) == 1)
+        #expect(scene.fake.guest(102)?.running == true)
+        await scene.stop()
+    }
+}

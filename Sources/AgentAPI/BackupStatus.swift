@@ -53,6 +53,9 @@ public struct BackupStatus: Codable, Sendable, Equatable {
     public var captureWindowMs: Int64?
     /// How long writing the archive took.
     public var archiveMs: Int64?
+    /// What a running backup waits for before it can go on (the Proxmox node's vzdump lock);
+    /// absent when it waits for nothing.
+    public var waitingFor: String?
 
     public init(
         backupID: String, phase: BackupPhase, consistency: BackupConsistency, startedAt: Date,
@@ -85,6 +88,7 @@ public struct BackupStatus: Codable, Sendable, Equatable {
         case captureReason = "capture_reason"
         case captureWindowMs = "capture_window_ms"
         case archiveMs = "archive_ms"
+        case waitingFor = "waiting_for"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -101,5 +105,7 @@ public struct BackupStatus: Codable, Sendable, Equatable {
         try container.encode(captureReason, forKey: .captureReason)
         try container.encode(captureWindowMs, forKey: .captureWindowMs)
         try container.encode(archiveMs, forKey: .archiveMs)
+        // Absent rather than null: most backups never wait, and the earlier answers stay as they were.
+        try container.encodeIfPresent(waitingFor, forKey: .waitingFor)
     }
 }

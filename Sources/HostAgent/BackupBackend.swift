@@ -44,6 +44,8 @@ public enum BackupEvent: Sendable, Equatable {
     case progress(BackupProgress)
     /// The capture is complete, `windowMs` after the backup began: the guest may resume now.
     case snapshotted(windowMs: Int64)
+    /// The backup waits for this before it can go on (another backup holds the node's lock); `nil` once it goes on.
+    case waiting(String?)
 }
 
 /// What a sweep of leftover captures did.
@@ -96,6 +98,9 @@ public struct BackupFailure: Error, Sendable, CustomStringConvertible {
         case captureFailed = "capture_failed"
         /// Another operation holds the guest (a Proxmox lock); nothing was started.
         case guestLocked = "guest_locked"
+        /// The agent stopped while the backup went on outside it (a Proxmox task): the op stays in
+        /// flight, and the next start follows it.
+        case detached
     }
 
     public var code: Code
@@ -158,7 +163,7 @@ public protocol BackupBackend: Sendable {
     /// and records the escape-hatch backup; it runs before anything destructive. Task cancellation
     /// is honoured until the backend journals its destructive step; past that the rollback finishes.
     func rollback(
-        opID: String, guest: GuestRecord, backupID: String, preRollbackBackup: () async throws -> Void
+        opID: String, guest: GuestRecord, backupID: String, preRollbackBackup: () async throws -> BackupArtifact
     ) async throws
 
     /// At startup, before any op runs: finishes or undoes a rollback of `guest` that a crash

@@ -24,6 +24,13 @@ public final class BackupCoordinator: Service, Sendable {
     let readyTimeout: Duration
     /// Prepares that are no longer wanted: superseded, or the agent is stopping.
     private let unwanted = Mutex<Set<String>>([])
+    /// What running backups wait for, by backup id; it lasts only as long as the wait, so it is not journaled.
+    private let waits = Mutex<[String: String]>([:])
+
+    /// What the running backup `backupID` waits for, if anything.
+    public func waitingFor(_ backupID: String) -> String? {
+        waits.withLock { $0[backupID] }
+    }
 
     public init(
         store: AgentStore, backend: any BackupBackend, retention: Retention, dailyLimit: Int? = nil, logger: Logger,
@@ -237,6 +244,8 @@ public final class BackupCoordinator: Service, Sendable {
                 "size_bytes": "\(artifact.sizeBytes)", "data_bytes": "\(artifact.dataBytes)",
             ]) { $1 })
             await prune(guest: job.guest)
+        } catch let failure as BackupFailure where failure.code == .detached {
+            logger.info("backup left running outside the agent", metadata: metadata.merging(["why": "\(failure.message)"]) { $1 })
         } catch let failure as BackupFailure {
             let reason = failure.code == .cancelled ? "agent stopped during backup" : failure.message
             recordFailure(job, reason: reason, metadata: metadata)
@@ -259,8 +268,11 @@ public final class BackupCoordinator: Service, Sendable {
         snapshotAt: SnapshotInstant
     ) -> @Sendable (BackupEvent) -> Void {
         let throttle = ProgressThrottle()
-        return { [store, logger] event in
+        return { [store, logger, self] event in
             switch event {
+            case .waiting(let what):
+                self.waits.withLock { $0[backupID] = what }
+                if let what { logger.info("backup waiting", metadata: metadata.merging(["waiting_for": "\(what)"]) { $1 }) }
             case .progress(let progress):
                 guard throttle.shouldRecord(progress) else { return }
                 do {
@@ -269,6 +281,7 @@ public final class BackupCoordinator: Service, Sendable {
                     logger.warning("recording progress failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
                 }
             case .snapshotted:
+                self.waits.withLock { $0[backupID] = nil }
                 let at = ContinuousClock.now
                 snapshotAt.value.withLock { $0 = at }
                 let windowMs = Self.milliseconds(windowStartedAt.duration(to: at))
@@ -297,6 +310,8 @@ public final class BackupCoordinator: Service, Sendable {
             try store.completeBackup(op.id, artifact: artifact, now: now())
             logger.info("backup done", metadata: metadata.merging(["size_bytes": "\(artifact.sizeBytes)", "resumed": "true"]) { $1 })
             await prune(guest: op.guest)
+        } catch let failure as BackupFailure where failure.code == .detached {
+            logger.info("backup left running outside the agent", metadata: metadata.merging(["why": "\(failure.message)"]) { $1 })
         } catch {
             let reason = (error as? BackupFailure).map { $0.code == .cancelled ? "agent stopped during backup" : $0.message } ?? "\(error)"
             do {

@@ -161,6 +161,7 @@ public final class RollbackCoordinator: Service, Sendable {
                 try store.recordPreRollbackBackup(
                     rollbackID: job.opID, guest: job.guest.name, backupID: escapeID, artifact: artifact, startedAt: startedAt, now: now())
                 logger.info("pre-rollback backup taken", metadata: metadata.merging(["pre_rollback_backup_id": "\(escapeID)"]) { $1 })
+                return artifact
             }
     }
 }

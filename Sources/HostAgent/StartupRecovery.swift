@@ -40,10 +40,19 @@ public struct StartupRecovery: Sendable {
         var report = Report()
         // Rollback journals first: they decide which tree each data dir keeps.
         var swept: [String: RecoveredRollback.Outcome] = [:]
+        // A guest whose rollback cannot be resolved now keeps its op in flight, and the others are served.
+        var unresolved: Set<String> = []
         for guest in try store.guests() {
-            if let recovered = try await backend.recoverRollback(guest: guest) {
-                swept[recovered.opID] = recovered.outcome
-                report.rollbacks[recovered.opID] = recovered.outcome.rawValue
+            do {
+                if let recovered = try await backend.recoverRollback(guest: guest) {
+                    swept[recovered.opID] = recovered.outcome
+                    report.rollbacks[recovered.opID] = recovered.outcome.rawValue
+                }
+            } catch {
+                unresolved.insert(guest.name)
+                logger.error("an interrupted rollback could not be resolved; its op stays in flight until the next start", metadata: [
+                    "guest": "\(guest.name)", "error": "\(error)",
+                ])
             }
         }
         for op in try store.inFlightOps() {
@@ -52,7 +61,12 @@ public struct StartupRecovery: Sendable {
                 let preparing = try store.preparedState(op.id).map { $0.stage == .preparing || $0.stage == .ready } ?? false
                 switch preparing ? .fail("") : await backend.interruptedBackup(op) {
                 case .fail(let reason):
-                    try await backend.discardBackup(guest: op.guest, backupID: op.id)
+                    do {
+                        try await backend.discardBackup(guest: op.guest, backupID: op.id)
+                    } catch {
+                        // The sweep of failed backups' files below, or the next start, tries again.
+                        logger.error("removing the files of an interrupted backup failed", metadata: ["op_id": "\(op.id)", "error": "\(error)"])
+                    }
                     try store.failOp(op.id, reason: preparing ? "agent restarted while preparing the capture; nothing had been stopped" : reason, now: now())
                 case .finished(let artifact):
                     try store.completeBackup(op.id, artifact: artifact, now: now())
@@ -64,9 +78,13 @@ public struct StartupRecovery: Sendable {
             case .restoreTest:
                 try store.failOp(op.id, reason: "agent restarted during restore test", now: now())
             case .rollback:
-                if swept[op.id] == .completed {
+                switch swept[op.id] {
+                case .completed:
                     try store.succeedOp(op.id, now: now())
-                } else {
+                case .reverted:
+                    try store.failOp(op.id, reason: "agent restarted during rollback; its restore did not finish, and the guest was put back as it was", now: now())
+                case .untouched, nil:
+                    if unresolved.contains(op.guest) { continue }
                     try store.failOp(op.id, reason: "agent restarted during rollback; nothing was restored, and the guest is as it was", now: now())
                 }
             }

@@ -28,7 +28,8 @@ struct AgentUnitTests {
         #expect(parsed == AgentConfiguration(listenHost: "127.0.0.1", listenPort: 8443, stateDirectory: "/s", repository: "/r", retention: Retention(keepLast: 3)))
         let cases: [(String, String)] = [
             (good.replacingOccurrences(of: "keep_last: 3", with: "keep_last: 0"), "retention.keep_last"),
-            (good.replacingOccurrences(of: "backend: directory", with: "backend: proxmox"), "backend"),
+            (good.replacingOccurrences(of: "backend: directory", with: "backend: proxmox"), "proxmox"),
+            (good.replacingOccurrences(of: "backend: directory", with: "backend: tape"), "backend"),
             (good.replacingOccurrences(of: "listen: 127.0.0.1:8443", with: "listen: nowhere"), "listen"),
             (good + "colour: blue\n", "colour"),
             (good.replacingOccurrences(of: "state_dir: /s", with: "state_dir: relative"), "state_dir"),

@@ -122,7 +122,14 @@ struct VolumeSnapshotTests {
             #expect(capture.method != .snapshot, "\(reason)")
             #expect(capture.note?.contains(reason) == true, "\(capture.note ?? "no note")")
             try await capture.discard()
-            #expect(!scene.host.commands.contains { ["lvcreate", "lvremove"].contains($0[0]) } || failing != nil, "nothing is snapshotted that may not be removed")
+            let snapshots = scene.host.commands.filter { $0[0] == "lvcreate" || ($0[0] == "zfs" && $0[1] == "snapshot") }
+            if failing == nil {
+                #expect(snapshots.isEmpty, "\(reason): nothing is snapshotted where it may not be removed: \(snapshots)")
+            } else {
+                #expect(snapshots.count == 1, "\(reason): the trial snapshot was tried once")
+                let left = (try? FileManager.default.contentsOfDirectory(atPath: scene.volumeRoot + "/.zfs/snapshot")) ?? []
+                #expect(left.isEmpty, "\(reason): the failed trial left \(left)")
+            }
             await #expect(throws: BackupFailure.self, "\(reason)") {
                 _ = try await scene.backend.prepareCapture(scene.job("b-4", capture: .snapshot)) { false }
             }

@@ -61,6 +61,17 @@ struct ProxmoxBackupTests {
         await scene.stop()
     }
 
+    @Test("the API is trusted through its CA file instead of a pin")
+    func caFileTrust() async throws {
+        let scene = try await ProxmoxScene(trustCAFile: true)
+        let (token, _) = try await scene.addGuest("shop", vmid: 101, files: ["a": "1"])
+        try await scene.agent.start()
+        let client = try scene.agent.client(token: token)
+        let done = try await scene.agent.waitForFinish(client, backupID: try await scene.backUp(client, key: "ca"))
+        #expect(done.phase == .done, "\(done.error ?? "")")
+        await scene.stop()
+    }
+
     @Test("a stale backup lock with no vzdump running is cleared with pct unlock, and the backup runs")
     func staleLock() async throws {
         let scene = try await ProxmoxScene()
@@ -72,6 +83,20 @@ struct ProxmoxBackupTests {
         #expect(done.phase == .done, "\(done.error ?? "")")
         #expect(scene.fake.guest(101)?.lock == nil)
         #expect(scene.agent.log.contains("stale vzdump lock cleared"))
+
+        // While another guest's vzdump runs, a backup lock is not stale: the prepare refuses, and nothing is cleared.
+        let (other, _) = try await scene.addGuest("other", vmid: 102, files: ["b": "2"])
+        let otherClient = try scene.agent.client(token: other)
+        scene.fake.setTiming(snapshotAfter: .milliseconds(200), archiveFor: .seconds(60))
+        let running = try await scene.backUp(otherClient, key: "long")
+        #expect(await eventually { (try? await otherClient.backupStatus(backupID: running))?.phase == .snapshotted })
+        scene.fake.setLock(101, "backup")
+        let prepared = try await client.prepareBackup(idempotencyKey: "refused")
+        let refused = try await scene.agent.waitForFinish(client, backupID: prepared.response.backupID)
+        #expect(refused.phase == .failed && refused.error?.contains("while vzdump task") == true, "\(refused.error ?? "")")
+        #expect(scene.fake.guest(101)?.lock == "backup", "a lock held while a vzdump runs was cleared")
+        scene.fake.setTiming(snapshotAfter: .milliseconds(200), archiveFor: .milliseconds(300))
+        #expect(try await scene.agent.waitForFinish(otherClient, backupID: running).phase == .done)
         await scene.stop()
     }
 
@@ -91,8 +116,17 @@ struct ProxmoxBackupTests {
         #expect(failed.phase == .failed)
         #expect(failed.error?.contains("job errors") == true && failed.error?.contains("CT is locked (snapshot)") == true, "\(failed.error ?? "")")
 
-        scene.fake.inject(.globalLock(seconds: 3))
-        let waited = try await scene.agent.waitForFinish(client, backupID: try await scene.backUp(client, key: "queued"))
+        scene.fake.inject(.globalLock(seconds: 30))
+        let queued = try await scene.backUp(client, key: "queued")
+        var waiting: String?
+        _ = await eventually(timeout: .seconds(60), every: .milliseconds(100)) {
+            waiting = try? await client.backupStatus(backupID: queued).waitingFor
+            return waiting != nil
+        }
+        #expect(waiting?.contains("vzdump lock") == true, "the wait for the node's lock is not reported")
+        scene.fake.clearFaults()
+        let waited = try await scene.agent.waitForFinish(client, backupID: queued)
+        #expect(waited.waitingFor == nil)
         #expect(waited.phase == .done, "\(waited.error ?? "")")
         #expect(scene.agent.log.contains("vzdump waits for the node's vzdump lock"))
         #expect(scene.fake.vzdumpStarts(vmid: 101) == 3)
@@ -124,7 +158,7 @@ struct ProxmoxBackupTests {
 
     @Test("the agent SIGKILLed mid-task follows the task again after its restart; no second vzdump starts")
     func agentKilled() async throws {
-        for point in ["proxmox.vzdump-started", "after snapshotted"] {
+        for point in ["proxmox.vzdump-started", "after snapshotted", "ended while the agent was down"] {
             let scene = try await ProxmoxScene()
             scene.fake.setTiming(snapshotAfter: .seconds(1), archiveFor: .seconds(6))
             let (token, _) = try await scene.addGuest("shop", vmid: 101, files: ["a": "1"])
@@ -139,6 +173,9 @@ struct ProxmoxBackupTests {
             }
             scene.agent.stop(signal: SIGKILL)
             #expect(scene.fake.tasks.contains { $0.type == "vzdump" && $0.running }, "\(point): the task should outlive the agent")
+            if point.hasPrefix("ended") {
+                #expect(await eventually(timeout: .seconds(120)) { !scene.fake.tasks.contains { $0.type == "vzdump" && $0.running } })
+            }
 
             try await scene.agent.start()
             client = try scene.agent.client(token: token)

@@ -123,7 +123,10 @@ struct ProxmoxRollbackTests {
         try handle.close()
         let failed = try await scene.agent.cli(["restore-test", "run", "shop", "--json"])
         #expect(failed.exitCode == 1)
-        #expect(failed.standardOutput.contains("\"failed\""))
+        let result = try JSONSerialization.jsonObject(with: Data(failed.standardOutput.utf8)) as? [String: Any]
+        #expect(result?["result"] as? String == "failed")
+        let restoreCheck = (result?["checks"] as? [[String: Any]])?.first { $0["name"] as? String == "restore" }
+        #expect(restoreCheck?["ok"] as? Bool == false, "the flipped byte failed \(String(describing: result?["checks"])), not the restore")
         #expect(scene.fake.guest(9900) == nil && scene.fake.guest(9901) == nil, "a scratch container was left")
         await scene.stop()
     }

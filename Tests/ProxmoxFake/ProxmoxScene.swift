@@ -10,8 +10,10 @@ public final class ProxmoxScene: @unchecked Sendable {
     public let agent: AgentHarness
     public let tokenFile: String
 
-    /// - Parameter restoreTestVMIDs: the scratch range, `LOW-HIGH`.
-    public init(restoreTestVMIDs: String = "9900-9901", extraConfig: String = "") async throws {
+    /// - Parameters:
+    ///   - restoreTestVMIDs: the scratch range, `LOW-HIGH`.
+    ///   - trustCAFile: trust the API through its certificate as a CA file instead of a pin.
+    public init(restoreTestVMIDs: String = "9900-9901", trustCAFile: Bool = false, extraConfig: String = "") async throws {
         directory = try TemporaryDirectory("proxmox")
         fake = try ProxmoxFake(directory: directory.path + "/pve")
         try await fake.start()
@@ -24,7 +26,7 @@ public final class ProxmoxScene: @unchecked Sendable {
             proxmox:
               api_url: \(fake.apiURL)
               token_file: \(tokenFile)
-              pin_sha256: \(fake.pin)
+              \(trustCAFile ? "ca_file: \(fake.caFile)" : "pin_sha256: \(fake.pin)")
               node: \(fake.node)
               storage: \(fake.storage)
               pct: \(fake.pctPath)

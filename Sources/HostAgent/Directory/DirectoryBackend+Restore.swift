@@ -16,7 +16,7 @@ extension DirectoryBackend {
     }
 
     public func rollback(
-        opID: String, guest: GuestRecord, backupID: String, preRollbackBackup: () async throws -> Void
+        opID: String, guest: GuestRecord, backupID: String, preRollbackBackup: () async throws -> BackupArtifact
     ) async throws {
         try await directoryRollback.run(
             opID: opID, guest: guest.name, backupID: backupID, dataDirectory: guest.dataDirectory,

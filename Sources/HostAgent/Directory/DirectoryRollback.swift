@@ -47,7 +47,7 @@ struct DirectoryRollback: Sendable {
     /// Runs pre-flight again, then every step after it. `preRollbackBackup` takes and records the escape-hatch backup.
     func run(
         opID: String, guest: String, backupID: String, dataDirectory: String,
-        preRollbackBackup: () async throws -> Void
+        preRollbackBackup: () async throws -> BackupArtifact
     ) async throws {
         let manifest = try preflight(guest: guest, backupID: backupID, dataDirectory: dataDirectory)
         var journal = RollbackJournal(opID: opID, dataDirectory: dataDirectory)
@@ -60,7 +60,7 @@ struct DirectoryRollback: Sendable {
             guard problems.isEmpty else {
                 throw Failure(description: "the extracted backup does not match its manifest: \(problems.prefix(5).joined(separator: "; "))")
             }
-            try await preRollbackBackup()
+            _ = try await preRollbackBackup()
             // The last moment a cancel is honoured: past the journal the swap always finishes.
             try Task.checkCancellation()
         } catch {

@@ -90,12 +90,18 @@ struct AgentRoutes: Sendable {
             guard let entry = try store.backup(id, guest: guest.name) else {
                 throw AgentHTTPError.notFound("no backup \(id) for guest \(guest.name)")
             }
-            return JSONResponse.make(entry.status.forGuest)
+            return JSONResponse.make(withWait(entry.status.forGuest))
         }
         guard let latest = try store.latestBackup(guest: guest.name) else {
             throw AgentHTTPError.notFound("guest \(guest.name) has no backups yet")
         }
-        return JSONResponse.make(latest.status.forGuest)
+        return JSONResponse.make(withWait(latest.status.forGuest))
+    }
+
+    private func withWait(_ status: BackupStatus) -> BackupStatus {
+        var status = status
+        if !status.phase.releasesGuest { status.waitingFor = coordinator.waitingFor(status.backupID) }
+        return status
     }
 
     func backupResumed(_ request: Request, _ context: AgentRequestContext) async throws -> Response {

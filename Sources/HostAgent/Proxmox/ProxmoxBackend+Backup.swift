@@ -34,62 +34,60 @@ extension ProxmoxBackend {
         return try await finishVzdump(backupID: job.backupID, vmid: vmid, upid: upid, windowStarted: started, events: events)
     }
 
-    /// POSTs the vzdump, and after an answer that was lost, looks for the task it may have
-    /// started before asking again: a second vzdump of the same guest is never started by mistake.
+    /// POSTs the vzdump, and after an answer that was lost, looks for the task it may have started
+    /// before asking again: a second vzdump of the same guest is never started for one backup,
+    /// unless the API starts the first one more than `proxmox.lost_answer_wait_seconds` late.
     private func startVzdump(_ job: BackupJob, vmid: Int, record: inout ProxmoxOpRecord) async throws(BackupFailure) -> String {
         let form = [
             ("vmid", "\(vmid)"), ("mode", configuration.mode.rawValue), ("storage", configuration.storage),
             ("compress", "zstd"), ("remove", "0"), ("notes-template", Self.notesTemplate(guest: job.guest, backupID: job.backupID)),
         ]
+        // A second early, so a task whose start the API stamps with a truncated second is still ours;
+        // kept across retries, so a late start of the first POST's task is found too.
+        record.postedAt = Date(timeIntervalSinceNow: -1)
+        try save(record)
         var lastError = ""
-        for attempt in 1...5 {
-            // A second early, so a task whose start the API stamps with a truncated second is still ours.
-            record.postedAt = Date(timeIntervalSinceNow: -1)
-            try save(record)
-            do {
-                let answer = try await client.post("/nodes/\(node)/vzdump", form: form, as: String.self)
-                guard UPID(answer) != nil else {
-                    // `{"data":"OK"}`: vzdump ran nowhere, as it does for a guest on another node.
-                    throw BackupFailure(.toolFailed, "vzdump started no task for CT \(vmid) (the API answered \"\(answer)\"): the container is not on node \(node); set proxmox.node to the node that holds it")
-                }
-                record.upid = answer
-                try save(record)
-                return answer
-            } catch let error as ProxmoxError where error.isUnavailable {
+        for attempt in 1...3 {
+            let answer: String
+            do throws(ProxmoxError) {
+                answer = try await client.post("/nodes/\(node)/vzdump", form: form, as: String.self)
+            } catch where error.isUnavailable || error.code == .cancelled {
                 lastError = error.message
                 logger.warning("the answer to POST vzdump was lost; looking for the task before asking again", metadata: [
                     "backup_id": "\(job.backupID)", "attempt": "\(attempt)", "error": "\(error.message)",
                 ])
-                if let found = await findTask(of: record) {
+                let found: String?
+                do throws(ProxmoxError) {
+                    found = try await awaitLostTask(type: "vzdump", vmid: vmid, after: record.postedAt!, naming: "backup_id=\(job.backupID)")
+                } catch {
+                    throw BackupFailure(.toolFailed, "the answer to POST vzdump was lost, and the node's tasks cannot be read to look for it (\(error.message)); no second vzdump is started blind")
+                }
+                if let found {
                     record.upid = found
                     try save(record)
                     return found
                 }
-            } catch let error as ProxmoxError {
-                throw BackupFailure(error.code == .forbidden ? .storage : .toolFailed, "starting vzdump of CT \(vmid): \(error.message)")
-            } catch let error as BackupFailure {
-                throw error
+                if Task.isCancelled { throw BackupFailure(.cancelled, "the agent stopped before vzdump started") }
+                continue
             } catch {
-                throw BackupFailure(.toolFailed, "starting vzdump of CT \(vmid): \(error)")
+                throw BackupFailure(error.code == .forbidden ? .storage : .toolFailed, "starting vzdump of CT \(vmid): \(error.message)")
             }
-            try? await Task.sleep(for: .seconds(2))
+            guard UPID(answer) != nil else {
+                // `{"data":"OK"}`: vzdump ran nowhere, as it does for a guest on another node.
+                throw BackupFailure(.toolFailed, "vzdump started no task for CT \(vmid) (the API answered \"\(answer)\"): the container is not on node \(node); set proxmox.node to the node that holds it")
+            }
+            record.upid = answer
+            try save(record)
+            return answer
         }
-        throw BackupFailure(.toolFailed, "the Proxmox API did not answer POST vzdump for CT \(vmid) 5 times, and no task of it was found: \(lastError)")
+        throw BackupFailure(.toolFailed, "the Proxmox API did not answer POST vzdump for CT \(vmid) 3 times, and no task of it appeared: \(lastError)")
     }
 
-    /// The vzdump task of ours started for the record's guest at or after its POST, if the node lists one.
-    /// Looked up a few times, since the task list itself may be unavailable for a while.
-    func findTask(of record: ProxmoxOpRecord) async -> String? {
+    /// The vzdump task this record's POST started, if the node lists one: its job line names our
+    /// backup id (in the notes template), which no other task's does.
+    func findTask(of record: ProxmoxOpRecord) async throws(ProxmoxError) -> String? {
         guard let postedAt = record.postedAt else { return nil }
-        for _ in 1...3 {
-            if let tasks = try? await vzdumpTasks(active: false, vmid: record.vmid) {
-                return tasks.compactMap { UPID($0.upid) }
-                    .filter { $0.user == client.tokenID && $0.id == "\(record.vmid)" && $0.startTime >= Int(postedAt.timeIntervalSince1970) }
-                    .min { $0.startTime < $1.startTime }?.text
-            }
-            try? await Task.sleep(for: .seconds(1))
-        }
-        return nil
+        return try await findTask(type: "vzdump", vmid: record.vmid, after: postedAt, naming: "backup_id=\(record.id)")
     }
 
     /// Follows the task to its end: `snapshotted` at the first log line written after the guest's
@@ -107,6 +105,9 @@ extension ProxmoxBackend {
                 let text = line.hasPrefix("INFO: ") ? String(line.dropFirst(6)) : line
                 if text.hasPrefix("trying to get global lock") {
                     logger.info("vzdump waits for the node's vzdump lock: another backup runs on the node", metadata: metadata)
+                    events(.waiting("the vzdump lock of node \(node): another backup runs there"))
+                } else if text.hasPrefix("got global lock") {
+                    events(.waiting(nil))
                 }
                 if !snapshotted, Self.isCaptured(text) {
                     snapshotted = true
@@ -116,12 +117,9 @@ extension ProxmoxBackend {
             }
         } catch {
             if error.code == .cancelled || Task.isCancelled {
-                // The agent stops, so the task stops too, and the op's failure is true; Proxmox runs
-                // vzdump's own cleanup. A task of its own, because this one is cancelled.
-                await Task { [client, node] in
-                    _ = try? await client.delete("/nodes/\(node)/tasks/\(ProxmoxClient.segment(upid))", as: JSONNull.self)
-                }.value
-                throw BackupFailure(.cancelled, "the agent stopped; vzdump task \(upid) was stopped")
+                // The task goes on without us: stopping it could leave the guest locked or frozen.
+                // The record names it, so the next start follows it to its end.
+                throw BackupFailure(.detached, "the agent stopped while vzdump task \(upid) ran; the next start follows it")
             }
             throw BackupFailure(.toolFailed, "following vzdump task \(upid): \(error.message)")
         }
@@ -131,7 +129,8 @@ extension ProxmoxBackend {
             try? ops.remove(backupID)
             let reason = "vzdump of CT \(vmid) failed: \(exit)" + (errors.isEmpty ? "" : " (\(errors.joined(separator: "; ")))")
                 + (cleanup.isEmpty ? "" : "; cleanup: \(cleanup.joined(separator: "; "))")
-            throw BackupFailure(exit.contains("No space left") ? .diskFull : .toolFailed, reason)
+            let full = errors.contains { $0.contains("No space left") } || exit.contains("No space left")
+            throw BackupFailure(full ? .diskFull : .toolFailed, reason)
         }
         do {
             guard let item = try await archive(of: backupID, vmid: vmid) else {
@@ -193,20 +192,26 @@ extension ProxmoxBackend {
     public func interruptedBackup(_ op: OpRecord) async -> InterruptedBackupDecision {
         guard let record = ops.load(op.id) else { return .fail("agent restarted before vzdump was asked for") }
         var upid = record.upid
-        if upid == nil { upid = await findTask(of: record) }
+        if upid == nil {
+            do {
+                upid = try await findTask(of: record)
+            } catch {
+                // The API cannot say now: following it again resolves it once it answers.
+                return .stillRunning
+            }
+        }
         guard let upid else {
             try? ops.remove(op.id)
             return .fail("agent restarted while asking for vzdump; no task of it was started")
         }
-        guard let status = try? await task(upid).status() else {
-            // The API is down: following the task again resolves it once the API answers.
-            return .stillRunning
-        }
+        guard let status = try? await task(upid).status() else { return .stillRunning }
         if status.isRunning { return .stillRunning }
         let exit = status.exitstatus ?? "unexpected status"
-        if TaskStatus.succeeded(exit), let item = try? await archive(of: op.id, vmid: record.vmid) {
+        if TaskStatus.succeeded(exit) {
+            // Only a listing that answered decides: a finished backup is never discarded for an outage.
+            guard let listed = try? await archive(of: op.id, vmid: record.vmid) else { return .stillRunning }
             try? ops.remove(op.id)
-            return .finished(Self.artifact(item))
+            return .finished(Self.artifact(listed))
         }
         let cleanup = await cleanUpFailedVzdump(vmid: record.vmid, backupID: op.id)
         try? ops.remove(op.id)
@@ -218,7 +223,11 @@ extension ProxmoxBackend {
             throw BackupFailure(.toolFailed, "no record of the vzdump task of \(op.id) is left")
         }
         if record.upid == nil {
-            record.upid = await findTask(of: record)
+            do {
+                record.upid = try await findTask(of: record)
+            } catch {
+                throw BackupFailure(.toolFailed, "the vzdump task of \(op.id) cannot be looked for: \(error.message)")
+            }
             try save(record)
         }
         guard let upid = record.upid else {

@@ -11,6 +11,17 @@ extension ProxmoxBackend {
     static let scratchPrefix = "felhom-rt-"
 
     public func restoreTest(guest: GuestRecord, backupID: String, opID: String) async -> [RestoreTestCheck] {
+        // One restore test at a time, from the scheduler or the CLI: `nextid` reserves nothing.
+        var lock = ops.tryLock("restore-test")
+        let deadline = ContinuousClock.now + .seconds(3600)
+        while lock == nil, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            lock = ops.tryLock("restore-test")
+        }
+        guard let lock else {
+            return [RestoreTestCheck(name: "restore", ok: false, detail: "another restore test held the scratch range for an hour; try again later")]
+        }
+        defer { close(lock) }
         var checks: [RestoreTestCheck] = []
         let restored = await restoreIntoScratch(guest: guest, backupID: backupID, opID: opID)
         switch restored {
@@ -60,18 +71,23 @@ extension ProxmoxBackend {
             ("hostname", Self.scratchPrefix + guest.name),
             ("net0", "name=eth0,bridge=\(configuration.restoreTestBridge),link_down=1"),
         ]
-        if let storage = configuration.rootfsStorage { form.append(("storage", storage)) }
+        if let storage = (try? await rootfsStorage(of: vmid)) ?? nil { form.append(("storage", storage)) }
         do {
             record.postedAt = Date(timeIntervalSinceNow: -1)
             try ops.save(record)
+            // A failed restore task removes what it created, and a refused one created nothing: no destroy
+            // here, where the id might be another's. What an outage leaves, the startup sweep removes.
             if let failure = try await runTask(try await client.post("/nodes/\(node)/lxc", form: form, as: String.self)) {
-                _ = await destroyScratch(scratch)
                 return failed("restoring \(item.volid) into scratch CT \(scratch) failed: \(failure)")
             }
+        } catch {
+            return failed("restoring \(item.volid) into scratch CT \(scratch): \(error)")
+        }
+        do {
             try await isolate(scratch)
         } catch {
             _ = await destroyScratch(scratch)
-            return failed("restoring \(item.volid) into scratch CT \(scratch): \(error)")
+            return failed("removing the extra network interfaces of scratch CT \(scratch): \(error)")
         }
         return .restored(scratch)
     }
@@ -143,6 +159,12 @@ extension ProxmoxBackend {
     }
 
     public func sweepRestoreTests() async -> [String] {
+        // A restore test the CLI runs now holds the lock: its scratch container is not a leftover.
+        guard let lock = ops.tryLock("restore-test") else {
+            logger.info("a restore test runs now; its scratch containers are left to it")
+            return []
+        }
+        defer { close(lock) }
         var removed: [String] = []
         var candidates = Set(ops.all().filter { $0.kind == .restoreTest }.compactMap(\.scratchVMID))
         struct Listed: Decodable { var vmid: FlexibleInt; var name: String? }
@@ -164,7 +186,4 @@ extension ProxmoxBackend {
     }
 }
 
-/// A config value, which the API sends as a string or a number.
-struct JSONScalar: Decodable, Sendable {
-    init(from decoder: any Decoder) throws {}
-}
+

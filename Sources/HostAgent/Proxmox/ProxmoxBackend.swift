@@ -90,6 +90,59 @@ public struct ProxmoxBackend: BackupBackend {
         return ([exit] + errors).joined(separator: "; ")
     }
 
+    /// The task of ours of `type` for `vmid`, started at or after `after`, whose log names `naming`
+    /// (a vzdump's job line carries our notes, a restore's first line its archive): a lost answer
+    /// is matched to its own task, never to an earlier one of the same second.
+    /// - Throws: when the task list or a log cannot be read: "not found" is never a guess.
+    func findTask(type: String, vmid: Int, after: Date, naming: String) async throws(ProxmoxError) -> String? {
+        let query = [("source", "all"), ("typefilter", type), ("vmid", "\(vmid)"), ("limit", "200")]
+        let tasks = try await client.get("/nodes/\(node)/tasks", query: query, as: [TaskListItem].self)
+        let candidates = tasks.compactMap { UPID($0.upid) }
+            .filter { $0.user == client.tokenID && $0.id == "\(vmid)" && $0.startTime >= Int(after.timeIntervalSince1970) }
+            .sorted { $0.startTime < $1.startTime }
+        var waitingForTheLock: String?
+        for candidate in candidates {
+            let lines = try await task(candidate.text).log(after: 0)
+            if lines.prefix(5).contains(where: { $0.t.contains(naming) }) { return candidate.text }
+            // A vzdump still waiting for the node's lock has not written its job line yet. With one
+            // op per guest at a time, one of ours for this guest since the POST can only be this one.
+            if waitingForTheLock == nil, !lines.contains(where: { $0.t.contains("starting new backup job") }),
+               lines.contains(where: { $0.t.contains("trying to get global lock") }) {
+                waitingForTheLock = candidate.text
+            }
+        }
+        return waitingForTheLock
+    }
+
+    /// After a POST whose answer was lost: looks for its task for `proxmox.lost_answer_wait_seconds`,
+    /// since pveproxy gives up on a busy pvedaemon after 30 s that may still start the task later.
+    func awaitLostTask(type: String, vmid: Int, after: Date, naming: String) async throws(ProxmoxError) -> String? {
+        let deadline = ContinuousClock.now + .seconds(configuration.lostAnswerWaitSeconds)
+        while true {
+            if let found = try await findTask(type: type, vmid: vmid, after: after, naming: naming) { return found }
+            guard ContinuousClock.now < deadline, !Task.isCancelled else { return nil }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// Whether the container exists: `false` only when the API says its config does not exist.
+    func guestExists(_ vmid: Int) async throws(ProxmoxError) -> Bool {
+        do {
+            _ = try await guestStatus(vmid)
+            return true
+        } catch where error.message.contains("does not exist") {
+            return false
+        }
+    }
+
+    /// Where a restore puts the guest's volumes: the configured storage, else the one its rootfs is on now.
+    func rootfsStorage(of vmid: Int) async throws(ProxmoxError) -> String? {
+        if let configured = configuration.rootfsStorage { return configured }
+        let config = try await client.get("/nodes/\(node)/lxc/\(vmid)/config", as: [String: JSONScalar].self)
+        guard let rootfs = config["rootfs"]?.text, let colon = rootfs.firstIndex(of: ":") else { return nil }
+        return String(rootfs[..<colon])
+    }
+
     /// vzdump tasks on the node, `active` ones or all recent ones.
     func vzdumpTasks(active: Bool, vmid: Int? = nil) async throws(ProxmoxError) -> [TaskListItem] {
         var query = [("source", active ? "active" : "all"), ("typefilter", "vzdump"), ("limit", "200")]

@@ -118,6 +118,15 @@ struct JSONNull: Decodable, Sendable {
     init(from decoder: any Decoder) throws {}
 }
 
+/// A config value, which the API sends as a string or a number; `text` holds a string's value.
+struct JSONScalar: Decodable, Sendable {
+    var text: String?
+
+    init(from decoder: any Decoder) throws {
+        text = try? decoder.singleValueContainer().decode(String.self)
+    }
+}
+
 /// An integer the API sends as a number on some versions and as a string on others (`vmid`, `nextid`).
 struct FlexibleInt: Decodable, Sendable, Equatable {
     var value: Int

@@ -15,6 +15,7 @@ import Foundation
 ///   mode: snapshot                             # or suspend; stop is refused
 ///   rootfs_storage: local-lvm                  # where a rollback restores the guest's disks
 ///   shutdown_timeout_seconds: 120
+///   lost_answer_wait_seconds: 60               # how long a POST's task is looked for after a 595/596
 ///   pct: /usr/sbin/pct
 ///   restore_test: { vmids: 9900-9909, bridge: vmbr0 }
 /// ```
@@ -44,6 +45,8 @@ public struct ProxmoxConfiguration: Sendable, Equatable {
     public var restoreTestVMIDs: ClosedRange<Int> = 9900...9909
     /// The bridge a restore test's scratch container is attached to, with its link down.
     public var restoreTestBridge = "vmbr0"
+    /// How long the task of a POST whose answer was lost is looked for before the POST is sent again.
+    public var lostAnswerWaitSeconds = 60
 
     public init(apiURL: String, tokenFile: String, trust: Trust, node: String, storage: String) {
         self.apiURL = apiURL
@@ -56,7 +59,7 @@ public struct ProxmoxConfiguration: Sendable, Equatable {
     static func parse(_ node: ConfigNode, reader: ConfigReader) throws(ConfigError) -> ProxmoxConfiguration {
         let section = try reader.mapping(node, key: "proxmox", allowed: [
             "api_url", "token_file", "pin_sha256", "ca_file", "node", "storage", "mode", "rootfs_storage",
-            "shutdown_timeout_seconds", "pct", "restore_test",
+            "shutdown_timeout_seconds", "pct", "restore_test", "lost_answer_wait_seconds",
         ])
         func required(_ key: String, example: String) throws(ConfigError) -> String {
             guard let value = section[key] else { throw reader.fail("proxmox.\(key)", "is required, e.g. \(example)") }
@@ -100,6 +103,9 @@ public struct ProxmoxConfiguration: Sendable, Equatable {
         }
         if let node = section["shutdown_timeout_seconds"] {
             configuration.shutdownTimeoutSeconds = try reader.integer(node, key: "proxmox.shutdown_timeout_seconds", minimum: 10)
+        }
+        if let node = section["lost_answer_wait_seconds"] {
+            configuration.lostAnswerWaitSeconds = try reader.integer(node, key: "proxmox.lost_answer_wait_seconds", minimum: 1)
         }
         if let node = section["pct"] {
             configuration.pct = try reader.absolutePath(node, key: "proxmox.pct", required: true)!

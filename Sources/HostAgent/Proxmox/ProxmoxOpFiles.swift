@@ -14,6 +14,8 @@ struct ProxmoxOpRecord: Codable, Sendable, Equatable {
         case restoring
         /// The restore finished; the guest is being started.
         case starting
+        /// The restore failed; the pre-rollback backup is being restored over the guest.
+        case puttingBack = "putting_back"
     }
 
     var id: String
@@ -29,6 +31,8 @@ struct ProxmoxOpRecord: Codable, Sendable, Equatable {
     var escapeVolid: String?
     /// Whether the guest ran before the rollback stopped it.
     var wasRunning: Bool?
+    /// Where the restore puts the guest's volumes: `proxmox.rootfs_storage`, or where its rootfs was.
+    var rootfsStorage: String?
     /// A restore test's scratch container.
     var scratchVMID: Int?
 }
@@ -61,5 +65,18 @@ struct ProxmoxOpFiles: Sendable {
 
     func remove(_ id: String) throws {
         try DurableFile.remove(path(id))
+    }
+
+    /// An exclusive `flock` on `directory/NAME.lock`, shared by the agent and its CLI; `nil` while
+    /// another process holds it. Closing the descriptor releases it.
+    func tryLock(_ name: String) -> Int32? {
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let descriptor = open("\(directory)/\(name).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return nil }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            return nil
+        }
+        return descriptor
     }
 }

@@ -82,18 +82,27 @@ struct ProxmoxTask: Sendable {
     }
 
     /// Polls until the task stops, handing each new log line to `onLine` in order, and returns its
-    /// exit status. The log is read once more after the stop, so no last line is missed.
-    func follow(onLine: (String) async -> Void) async throws(ProxmoxError) -> String {
+    /// exit status. The log is read once more after the stop, so no last line is missed. An API that
+    /// is unavailable is waited out for up to `patience`: the task runs on without us meanwhile.
+    func follow(patience: Duration = .seconds(1800), onLine: (String) async -> Void) async throws(ProxmoxError) -> String {
         var seen = 0
+        var unavailableSince: ContinuousClock.Instant?
         while true {
             if Task.isCancelled { throw ProxmoxError(.cancelled, "stopped following \(upid)") }
-            let lines = try await log(after: seen)
-            for line in lines { await onLine(line.t) }
-            seen = lines.last?.n ?? seen
-            let current = try await status()
-            if !current.isRunning {
-                for line in try await log(after: seen) { await onLine(line.t) }
-                return current.exitstatus ?? "unexpected status"
+            do throws(ProxmoxError) {
+                let lines = try await log(after: seen)
+                for line in lines { await onLine(line.t) }
+                seen = lines.last?.n ?? seen
+                let current = try await status()
+                unavailableSince = nil
+                if !current.isRunning {
+                    for line in try await log(after: seen) { await onLine(line.t) }
+                    return current.exitstatus ?? "unexpected status"
+                }
+            } catch where error.isUnavailable {
+                let since = unavailableSince ?? .now
+                unavailableSince = since
+                if since.duration(to: .now) > patience { throw error }
             }
             try? await Task.sleep(for: every)
         }

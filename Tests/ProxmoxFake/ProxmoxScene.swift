@@ -31,6 +31,7 @@ public final class ProxmoxScene: @unchecked Sendable {
               storage: \(fake.storage)
               pct: \(fake.pctPath)
               shutdown_timeout_seconds: 10
+              lost_answer_wait_seconds: 3
               restore_test: { vmids: \(restoreTestVMIDs), bridge: vmbr9 }
             """, extraConfig: extraConfig)
     }

@@ -226,7 +226,7 @@ public struct DirectoryBackend: BackupBackend {
         await Failpoint.reach("backup.window", logger: .agentDefault)
         try await step()
         let elapsed = started.duration(to: .now)
-        events(.snapshotted(windowMs: Int64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
+        events(.snapshotted(windowMs: BackupCoordinator.milliseconds(elapsed)))
         await Failpoint.reach("backup.snapshotted", logger: .agentDefault)
     }
 

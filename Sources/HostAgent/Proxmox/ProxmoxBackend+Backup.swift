@@ -112,7 +112,7 @@ extension ProxmoxBackend {
                 if !snapshotted, Self.isCaptured(text) {
                     snapshotted = true
                     let elapsed = windowStarted.duration(to: .now)
-                    events(.snapshotted(windowMs: elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+                    events(.snapshotted(windowMs: BackupCoordinator.milliseconds(elapsed)))
                 }
             }
         } catch {

@@ -76,9 +76,7 @@ public struct ProxmoxBackend: BackupBackend {
 
     /// Runs a guest task (`start`, `shutdown`, `stop`) to its end; `nil` when it succeeded, else its exit status.
     func power(_ vmid: Int, _ action: String, form: [(String, String)] = []) async throws(ProxmoxError) -> String? {
-        let upid = try await client.post("/nodes/\(node)/lxc/\(vmid)/status/\(action)", form: form, as: String.self)
-        let exit = try await task(upid).follow { _ in }
-        return TaskStatus.succeeded(exit) ? nil : exit
+        try await runTask(try await client.post("/nodes/\(node)/lxc/\(vmid)/status/\(action)", form: form, as: String.self))
     }
 
     /// Follows the task `upid` that a call started; `nil` when it succeeded, else why not.
